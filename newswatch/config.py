@@ -1,0 +1,301 @@
+"""newswatch.toml, validated at load.
+
+Every problem is reported as one message naming the file and the key (`feeds[2].url: ...`), never
+as a traceback in the middle of a run. Keys left out take the defaults documented in
+docs/operations.md and in the comments below.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_SEED_CORPUS = PROJECT_ROOT / "corpus" / "seed"
+DEFAULT_CONFIG_NAME = "newswatch.toml"
+USER_AGENT = "newswatch/0.1 (news monitoring; +https://github.com/newswatch/newswatch)"
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class ConfigError(Exception):
+    """A configuration that cannot be used; the message names the file and the key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{value!r} is not an http(s) URL")
+    return value
+
+
+class StorageConfig(_Section):
+    path: Path = Path("data/newswatch.duckdb")
+    # The analyst snapshot, atomically replaced after each pass; default: <path>.snapshot.duckdb
+    snapshot_path: Path | None = None
+    # How long a pass waits for another process (an analyst, a second pass) to release the file.
+    lock_timeout_seconds: float = Field(default=10.0, ge=0, le=600)
+
+    @property
+    def resolved_snapshot_path(self) -> Path:
+        if self.snapshot_path is not None:
+            return self.snapshot_path
+        return self.path.with_name(self.path.stem + ".snapshot" + self.path.suffix)
+
+
+AddressRule = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class FetchConfig(_Section):
+    # false: only public addresses; true: anything; a list: public addresses plus these
+    # ("127.0.0.1:8000", "127.0.0.1", "10.0.0.0/8", "[::1]:8080").
+    allow_private_addresses: bool | list[str] = False
+    user_agent: str = USER_AGENT
+    connect_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    read_timeout_seconds: float = Field(default=15.0, gt=0, le=300)
+    # Wall-clock cap on one request including the body, so a server dripping bytes cannot hold a pass.
+    total_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    max_page_bytes: int = Field(default=5_000_000, gt=0)  # after decompression
+    max_feed_bytes: int = Field(default=10_000_000, gt=0)  # after decompression
+    max_redirects: int = Field(default=5, ge=0, le=20)
+    max_items_per_feed: int = Field(default=500, gt=0)
+    per_host_delay_seconds: float = Field(default=1.0, ge=0, le=60)
+    per_host_concurrency: int = Field(default=2, ge=1, le=64)
+    feed_concurrency: int = Field(default=8, ge=1, le=256)
+    respect_robots_txt: bool = True
+    backoff_base_seconds: float = Field(default=300.0, ge=0)
+    backoff_max_seconds: float = Field(default=6 * 3600.0, ge=0)
+    # Extraction worker processes; default: one per core.
+    extraction_workers: int | None = Field(default=None, ge=1, le=64)
+
+    @field_validator("allow_private_addresses")
+    @classmethod
+    def _check_allowances(cls, value: bool | list[str]) -> bool | list[str]:
+        if isinstance(value, list):
+            for entry in value:
+                parse_address_allowance(entry)  # raises ValueError naming the entry
+        return value
+
+
+def parse_address_allowance(entry: str) -> tuple[AddressRule, int | None]:
+    """`"127.0.0.1:8000"` -> (127.0.0.1/32, 8000); `"10.0.0.0/8"` -> (10.0.0.0/8, None)."""
+    text = entry.strip()
+    port: int | None = None
+    host = text
+    if text.startswith("["):  # [v6]:port
+        host, _, rest = text[1:].partition("]")
+        if rest.startswith(":"):
+            port = _parse_port(rest[1:], entry)
+    elif text.count(":") == 1:
+        host, port_text = text.split(":")
+        port = _parse_port(port_text, entry)
+    try:
+        network = ipaddress.ip_network(host, strict=False)
+    except ValueError:
+        raise ValueError(
+            f"{entry!r} is not an IP address, network or address:port (hostnames are not "
+            "accepted: the guard checks the address a name resolves to)"
+        ) from None
+    return network, port
+
+
+def _parse_port(text: str, entry: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise ValueError(f"{entry!r}: bad port {text!r}")
+    return int(text)
+
+
+class CorpusConfig(_Section):
+    # Folder of plain-text seed articles (first line: title); default: the bundled corpus/seed.
+    seed_path: Path = BUNDLED_SEED_CORPUS
+
+
+class FeedConfig(_Section):
+    name: str
+    url: str
+    language: str | None = None  # declared language, a tie-breaker for language detection
+    enabled: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        return _check_http_url(value)
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError(f"{value!r}: use letters, digits, '-', '_' or '.' (at most 64)")
+        return value
+
+
+class TopicConfig(_Section):
+    id: str
+    name: str
+    query: str
+    aliases: dict[str, list[str]] = Field(default_factory=dict)
+    description: str | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _check_id(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError(f"{value!r}: use letters, digits, '-', '_' or '.' (at most 64)")
+        return value
+
+    @field_validator("query")
+    @classmethod
+    def _check_query(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the query is empty")
+        return value
+
+
+class ChannelConfig(_Section):
+    name: str
+    url: str  # any Apprise URL; ${ENV_VAR} references are expanded at load
+    topics: list[str] | None = None  # default: all topics
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        if "://" not in value:
+            raise ValueError("not an Apprise URL (expected scheme://...)")
+        return value
+
+    def __repr__(self) -> str:  # channel URLs carry secrets: never print them
+        return f"ChannelConfig(name={self.name!r}, topics={self.topics!r})"
+
+    __str__ = __repr__
+
+
+class Settings(_Section):
+    storage: StorageConfig = StorageConfig()
+    fetch: FetchConfig = FetchConfig()
+    corpus: CorpusConfig = CorpusConfig()
+    feeds: list[FeedConfig] = Field(default_factory=list)
+    topics: list[TopicConfig] = Field(default_factory=list)
+    channels: list[ChannelConfig] = Field(default_factory=list)
+    # Where the config was read from; relative paths in it are resolved against its folder.
+    source: Annotated[Path | None, Field(exclude=True)] = None
+
+    @model_validator(mode="after")
+    def _check_references(self) -> Settings:
+        _require_unique([f.name for f in self.feeds], "feeds", "name")
+        _require_unique([t.id for t in self.topics], "topics", "id")
+        _require_unique([c.name for c in self.channels], "channels", "name")
+        topic_ids = {t.id for t in self.topics}
+        for index, channel in enumerate(self.channels):
+            for topic in channel.topics or []:
+                if topic not in topic_ids:
+                    raise ValueError(
+                        f"channels[{index}].topics: unknown topic {topic!r} "
+                        f"(known: {', '.join(sorted(topic_ids)) or 'none'})"
+                    )
+        return self
+
+    @property
+    def enabled_feeds(self) -> list[FeedConfig]:
+        return [feed for feed in self.feeds if feed.enabled]
+
+
+def _require_unique(values: list[str], section: str, key: str) -> None:
+    seen: set[str] = set()
+    for index, value in enumerate(values):
+        if value in seen:
+            raise ValueError(f"{section}[{index}].{key}: {value!r} is used twice")
+        seen.add(value)
+
+
+def _expand_env(value: str, where: str) -> str:
+    """Expand ${VAR}; a missing variable is an error naming the key and the variable, not a value."""
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in os.environ:
+            raise ConfigError(f"{where}: environment variable {name} is not set")
+        return os.environ[name]
+
+    return _ENV_REF.sub(replace, value)
+
+
+def _format_validation_error(error: ValidationError, source: str) -> str:
+    lines = []
+    for item in error.errors():
+        location = ""
+        for part in item["loc"]:
+            location += f"[{part}]" if isinstance(part, int) else (f".{part}" if location else str(part))
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling; see docs/operations.md for the keys)"
+        elif item["type"] == "missing":
+            message = "required key is missing"
+        lines.append(f"{source}: {location or 'top level'}: {message}")
+    return "\n".join(lines)
+
+
+def settings_from_dict(data: dict[str, Any], source: str = "config") -> Settings:
+    """Validate already-parsed config data (tests and the demo build configs in code)."""
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(_format_validation_error(error, source)) from None
+    # Secrets are expanded only after the structure is valid, so every structural problem is
+    # reported at once and no expanded secret ever reaches a validation message.
+    channels = [
+        channel.model_copy(update={"url": _expand_env(channel.url, f"{source}: channels[{i}].url")})
+        for i, channel in enumerate(settings.channels)
+    ]
+    return settings.model_copy(update={"channels": channels})
+
+
+def load_settings(path: str | Path) -> Settings:
+    """Read and validate a newswatch.toml; relative storage paths are resolved against its folder."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read the config file ({error.strerror})") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    settings = settings_from_dict(data, str(path))
+    return _resolve_paths(settings, path.resolve().parent).model_copy(update={"source": path})
+
+
+def _resolve_paths(settings: Settings, base: Path) -> Settings:
+    def resolve(p: Path | None) -> Path | None:
+        return None if p is None or p.is_absolute() else base / p
+
+    storage = settings.storage.model_copy(
+        update={
+            "path": resolve(settings.storage.path),
+            "snapshot_path": resolve(settings.storage.snapshot_path),
+        }
+    )
+    corpus = settings.corpus
+    if settings.corpus.seed_path != BUNDLED_SEED_CORPUS:
+        corpus = corpus.model_copy(update={"seed_path": resolve(settings.corpus.seed_path)})
+    return settings.model_copy(update={"storage": storage, "corpus": corpus})

@@ -1,0 +1,113 @@
+"""Domain records passed between stages.
+
+Field names match the DuckDB columns of the same name (see storage/schema.py), so a record is
+written with one INSERT and an analyst reads the same vocabulary in SQL and in code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+FeedStatus = Literal["ok", "not_modified", "failed", "backoff"]
+# Where an article's text came from: the fetched page, the feed's own summary (page unusable),
+# or the bundled seed corpus.
+TextSource = Literal["page", "feed_summary", "seed"]
+
+
+@dataclass(slots=True)
+class FeedItem:
+    """One entry of a polled feed, before its page is fetched."""
+
+    feed_name: str
+    url: str
+    url_key: str  # normalised URL used for dedupe (extractors.urls.url_key)
+    guid: str | None = None
+    title: str | None = None
+    summary: str | None = None  # plain text, markup removed
+    author: str | None = None
+    published_at: datetime | None = None  # UTC
+    feed_language: str | None = None  # the feed's declared language, e.g. "de"
+
+
+@dataclass(slots=True)
+class FeedState:
+    """Health and conditional-GET state of one feed; one row of the `feeds` table."""
+
+    name: str
+    url: str
+    etag: str | None = None
+    last_modified: str | None = None
+    body_sha256: str | None = None
+    last_polled_at: datetime | None = None
+    last_success_at: datetime | None = None
+    last_status: str | None = None  # FeedStatus of the last poll
+    last_http_status: int | None = None
+    consecutive_failures: int = 0
+    last_error: str | None = None
+    next_poll_at: datetime | None = None  # backoff: not polled before this time
+    items_seen: int = 0
+
+
+@dataclass(slots=True)
+class FeedPoll:
+    """Outcome of polling one feed once."""
+
+    feed_name: str
+    status: FeedStatus
+    state: FeedState  # the state to store after this poll
+    items: list[FeedItem] = field(default_factory=list)
+    error: str | None = None  # also set for a malformed feed that still yielded items
+
+
+@dataclass(slots=True)
+class FetchedPage:
+    """A fetched article page (or the reason it could not be fetched)."""
+
+    item: FeedItem
+    final_url: str | None = None
+    http_status: int | None = None
+    content_type: str | None = None
+    html: str | None = None  # decoded text; None when the fetch failed or was refused
+    error: str | None = None
+    fetched_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class ExtractedText:
+    """What trafilatura (plus our fallbacks) found in a page."""
+
+    title: str | None
+    text: str
+    author: str | None = None
+    published_at: datetime | None = None
+    html_language: str | None = None  # <html lang>, normalised to a two-letter code
+    canonical_url: str | None = None
+    sitename: str | None = None
+
+
+@dataclass(slots=True)
+class Article:
+    """One stored article; one row of the `articles` table."""
+
+    article_id: str
+    url: str
+    url_key: str
+    title: str | None
+    text: str
+    text_source: TextSource
+    language: str | None
+    language_confidence: float | None = None
+    language_source: str | None = None  # "langdetect", "html_lang", "feed", "default"
+    feed_name: str | None = None
+    guid: str | None = None
+    canonical_url: str | None = None
+    outlet: str | None = None  # host without www., e.g. "tagesschau.de"
+    summary: str | None = None
+    author: str | None = None
+    published_at: datetime | None = None
+    fetched_at: datetime | None = None
+    fetch_error: str | None = None  # why the page text could not be used, if it could not
+    is_seed: bool = False
+    content_sha256: str | None = None
