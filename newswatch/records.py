@@ -111,3 +111,32 @@ class Article:
     fetch_error: str | None = None  # why the page text could not be used, if it could not
     is_seed: bool = False
     content_sha256: str | None = None
+
+
+@dataclass(slots=True)
+class RunError:
+    """A problem one pass met with one input; one row of `run_errors`. The pass went on."""
+
+    stage: str  # "poll", "fetch", "extract", "store"
+    subject: str  # the feed name or URL concerned
+    error: str
+    occurred_at: datetime
+
+
+@dataclass(slots=True)
+class RunSummary:
+    """What one pass did; one row of the `runs` table."""
+
+    run_id: str
+    started_at: datetime
+    flow_run_id: str | None = None
+    finished_at: datetime | None = None
+    feeds_polled: int = 0
+    feeds_not_modified: int = 0
+    feeds_failed: int = 0
+    feeds_backoff: int = 0
+    new_items: int = 0
+    duplicate_items: int = 0
+    pages_failed: int = 0
+    articles_stored: int = 0
+    german_articles: int = 0

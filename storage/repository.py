@@ -1,0 +1,111 @@
+"""Reads and writes of one pass. Column names equal record field names (newswatch/records.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+
+from newswatch.records import Article, FeedState, RunError, RunSummary
+from storage.db import transaction
+
+_ARTICLE_COLUMNS = [f.name for f in dataclasses.fields(Article)]
+_FEED_COLUMNS = [f.name for f in dataclasses.fields(FeedState)]
+_RUN_COLUMNS = [f.name for f in dataclasses.fields(RunSummary)]
+
+
+def _row(record: Any, columns: Sequence[str]) -> list[Any]:
+    return [getattr(record, column) for column in columns]
+
+
+def _placeholders(columns: Sequence[str]) -> str:
+    return ", ".join("?" for _ in columns)
+
+
+def read_feed_states(connection: duckdb.DuckDBPyConnection) -> dict[str, FeedState]:
+    rows = connection.execute(f"SELECT {', '.join(_FEED_COLUMNS)} FROM feeds").fetchall()
+    return {row[0]: FeedState(*row) for row in rows}
+
+
+def read_known_keys(connection: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Every key (normalised URL, GUID, canonical URL) mapped to its article id."""
+    return dict(connection.execute("SELECT key, article_id FROM article_keys").fetchall())
+
+
+def store_articles(
+    connection: duckdb.DuckDBPyConnection,
+    articles: Iterable[Article],
+    stored_at: datetime,
+    run_id: str | None,
+) -> int:
+    """Insert articles not stored yet (idempotent: a rerun of the same pass stores nothing twice)."""
+    rows = [_row(a, _ARTICLE_COLUMNS) + [stored_at, run_id] for a in articles]
+    if not rows:
+        return 0
+    before = connection.execute("SELECT count(*) FROM articles").fetchone()[0]
+    columns = _ARTICLE_COLUMNS + ["stored_at", "run_id"]
+    connection.executemany(
+        f"INSERT INTO articles ({', '.join(columns)}) VALUES ({_placeholders(columns)}) "
+        "ON CONFLICT DO NOTHING",
+        rows,
+    )
+    return connection.execute("SELECT count(*) FROM articles").fetchone()[0] - before
+
+
+def store_keys(connection: duckdb.DuckDBPyConnection, keys: Iterable[tuple[str, str, str]]) -> None:
+    """(key, article_id, kind) rows; a key already known keeps its first article."""
+    rows = [list(k) for k in keys]
+    if rows:
+        connection.executemany(
+            "INSERT INTO article_keys (key, article_id, kind) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            rows,
+        )
+
+
+def store_feed_links(
+    connection: duckdb.DuckDBPyConnection,
+    links: Iterable[tuple[str, str]],
+    seen_at: datetime,
+    run_id: str,
+) -> None:
+    """(feed_name, article_id): which feeds carried which article."""
+    rows = [[feed, article_id, seen_at, run_id] for feed, article_id in links]
+    if rows:
+        connection.executemany(
+            "INSERT INTO feed_items (feed_name, article_id, first_seen_at, run_id) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            rows,
+        )
+
+
+def store_feed_states(connection: duckdb.DuckDBPyConnection, states: Iterable[FeedState]) -> None:
+    rows = [_row(s, _FEED_COLUMNS) for s in states]
+    if rows:
+        connection.executemany(
+            f"INSERT OR REPLACE INTO feeds ({', '.join(_FEED_COLUMNS)}) "
+            f"VALUES ({_placeholders(_FEED_COLUMNS)})",
+            rows,
+        )
+
+
+def store_run(connection: duckdb.DuckDBPyConnection, run: RunSummary, errors: Sequence[RunError]) -> None:
+    connection.execute(
+        f"INSERT OR REPLACE INTO runs ({', '.join(_RUN_COLUMNS)}) VALUES ({_placeholders(_RUN_COLUMNS)})",
+        _row(run, _RUN_COLUMNS),
+    )
+    if errors:
+        connection.executemany(
+            "INSERT INTO run_errors (run_id, stage, subject, error, occurred_at) VALUES (?, ?, ?, ?, ?)",
+            [[run.run_id, e.stage, e.subject, e.error, e.occurred_at] for e in errors],
+        )
+
+
+def load_seed_articles(connection: duckdb.DuckDBPyConnection, articles: Sequence[Article]) -> int:
+    """Store the seed corpus as known coverage; loading it again stores nothing new."""
+    with transaction(connection):
+        stored = store_articles(connection, articles, datetime.now(UTC), run_id=None)
+        store_keys(connection, [(a.url_key, a.article_id, "seed") for a in articles])
+    return stored

@@ -1,0 +1,139 @@
+"""The DuckDB schema as an ordered list of migrations.
+
+A release only ever appends to MIGRATIONS; `migrate` applies the missing ones in order, each in
+its own transaction, so a file written by an older release is upgraded in place. The tables and
+views are the analysts' API: docs/analysts.md documents every column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    sql: str
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "feeds, articles, article keys, runs",
+        """
+        CREATE TABLE feeds (
+            name                 VARCHAR PRIMARY KEY,
+            url                  VARCHAR NOT NULL,
+            etag                 VARCHAR,
+            last_modified        VARCHAR,
+            body_sha256          VARCHAR,
+            last_polled_at       TIMESTAMPTZ,
+            last_success_at      TIMESTAMPTZ,
+            last_status          VARCHAR,
+            last_http_status     INTEGER,
+            consecutive_failures INTEGER NOT NULL DEFAULT 0,
+            last_error           VARCHAR,
+            next_poll_at         TIMESTAMPTZ,
+            items_seen           BIGINT NOT NULL DEFAULT 0
+        );
+
+        CREATE TABLE articles (
+            article_id          VARCHAR PRIMARY KEY,
+            url                 VARCHAR NOT NULL,
+            url_key             VARCHAR NOT NULL,
+            canonical_url       VARCHAR,
+            guid                VARCHAR,
+            feed_name           VARCHAR,
+            outlet              VARCHAR,
+            title               VARCHAR,
+            text                VARCHAR NOT NULL,
+            summary             VARCHAR,
+            author              VARCHAR,
+            published_at        TIMESTAMPTZ,
+            fetched_at          TIMESTAMPTZ,
+            stored_at           TIMESTAMPTZ NOT NULL,
+            language            VARCHAR,
+            language_confidence DOUBLE,
+            language_source     VARCHAR,
+            text_source         VARCHAR NOT NULL,
+            fetch_error         VARCHAR,
+            is_seed             BOOLEAN NOT NULL,
+            content_sha256      VARCHAR,
+            run_id              VARCHAR
+        );
+
+        -- Every key an article is known by (normalised URL, feed GUID, canonical URL), so an item
+        -- is recognised before its page is fetched.
+        CREATE TABLE article_keys (
+            key        VARCHAR PRIMARY KEY,
+            article_id VARCHAR NOT NULL,
+            kind       VARCHAR NOT NULL
+        );
+
+        -- Which feeds carried which article (one article can be listed by several feeds).
+        CREATE TABLE feed_items (
+            feed_name     VARCHAR NOT NULL,
+            article_id    VARCHAR NOT NULL,
+            first_seen_at TIMESTAMPTZ NOT NULL,
+            run_id        VARCHAR,
+            PRIMARY KEY (feed_name, article_id)
+        );
+
+        CREATE TABLE runs (
+            run_id             VARCHAR PRIMARY KEY,
+            flow_run_id        VARCHAR,
+            started_at         TIMESTAMPTZ NOT NULL,
+            finished_at        TIMESTAMPTZ,
+            feeds_polled       INTEGER NOT NULL,
+            feeds_not_modified INTEGER NOT NULL,
+            feeds_failed       INTEGER NOT NULL,
+            feeds_backoff      INTEGER NOT NULL,
+            new_items          INTEGER NOT NULL,
+            duplicate_items    INTEGER NOT NULL,
+            pages_failed       INTEGER NOT NULL,
+            articles_stored    INTEGER NOT NULL,
+            german_articles    INTEGER NOT NULL
+        );
+
+        -- Every problem a pass met, with the input it concerned; the pass went on regardless.
+        CREATE TABLE run_errors (
+            run_id  VARCHAR NOT NULL,
+            stage   VARCHAR NOT NULL,
+            subject VARCHAR NOT NULL,
+            error       VARCHAR NOT NULL,
+            occurred_at TIMESTAMPTZ NOT NULL
+        );
+
+        CREATE INDEX articles_published ON articles (published_at);
+
+        CREATE VIEW german_articles AS
+            SELECT * FROM articles WHERE language = 'de';
+
+        CREATE VIEW feed_health AS
+            SELECT
+                name, url, last_polled_at, last_success_at, last_status, last_http_status,
+                consecutive_failures, last_error, next_poll_at, items_seen,
+                CASE
+                    WHEN last_polled_at IS NULL THEN 'never_polled'
+                    WHEN consecutive_failures = 0 THEN 'healthy'
+                    WHEN next_poll_at > now() THEN 'backing_off'
+                    ELSE 'failing'
+                END AS health
+            FROM feeds;
+
+        CREATE VIEW outlet_daily AS
+            SELECT
+                outlet,
+                CAST(timezone('Europe/Berlin', coalesce(published_at, stored_at)) AS DATE) AS day,
+                count(*) AS articles,
+                count(*) FILTER (WHERE language = 'de') AS german_articles,
+                count(*) FILTER (WHERE text_source = 'feed_summary') AS summary_only
+            FROM articles
+            WHERE NOT is_seed
+            GROUP BY ALL;
+        """,
+    ),
+)
+
+LATEST_VERSION = MIGRATIONS[-1].version
