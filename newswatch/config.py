@@ -287,7 +287,9 @@ def load_settings(path: str | Path) -> Settings:
 
 def _resolve_paths(settings: Settings, base: Path) -> Settings:
     def resolve(p: Path | None) -> Path | None:
-        return None if p is None or p.is_absolute() else base / p
+        if p is None or p.is_absolute():
+            return p
+        return base / p
 
     storage = settings.storage.model_copy(
         update={

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -33,3 +35,12 @@ def loopback_factory() -> Iterator[Callable[[], LoopbackServer]]:
     yield make
     for server in servers:
         server.stop()
+
+
+# Prefect: a private home per test session, so tests never touch ~/.prefect or a real server.
+os.environ.pop("PREFECT_API_URL", None)
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="newswatch-test-prefect-"))
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+# Two cores shared with extraction workers: give Prefect's temporary server time to start.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")

@@ -1,0 +1,157 @@
+"""The `newswatch` command line (Typer). Every command has --help.
+
+Exit codes: 0 done (a pass that completed with some feeds failing is done), 1 the pass crashed,
+2 the configuration is unusable, 3 the database is unusable or locked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from newswatch.config import DEFAULT_CONFIG_NAME, ConfigError, Settings, load_settings
+from storage.db import StorageError, connect, migrate, schema_version
+
+# Prefect's temporary server (used when no PREFECT_API_URL is set) gets 20 s to start by default;
+# on a busy two-core machine that is not always enough.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+
+app = typer.Typer(
+    help="newswatch: watch German-language news for tracked topics and alert on what is new.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+errors = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path, typer.Option("--config", "-c", help="Path to newswatch.toml.", show_default=True)
+]
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def _load(config: Path) -> Settings:
+    try:
+        return load_settings(config)
+    except ConfigError as error:
+        raise _fail(str(error), 2) from None
+
+
+def _prepare_database(settings: Settings) -> None:
+    """Fail fast, before Prefect starts, when the database cannot be opened or upgraded."""
+    try:
+        with connect(settings.storage.path, lock_timeout=settings.storage.lock_timeout_seconds) as db:
+            migrate(db)
+    except StorageError as error:
+        raise _fail(str(error), 3) from None
+
+
+@app.command()
+def run(config: ConfigOption = Path(DEFAULT_CONFIG_NAME)) -> None:
+    """Run one monitoring pass: poll feeds, fetch and extract new articles, store them."""
+    settings = _load(config)
+    _prepare_database(settings)
+    summary = run_monitor_flow(config, settings)
+    print_pass_summary(summary)
+
+
+def run_monitor_flow(config: Path, settings: Settings) -> dict[str, object]:
+    """Run the Prefect flow once, turning the expected failures into clear messages."""
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    from flows.monitor import monitor
+
+    flow = monitor.with_options(
+        task_runner=ThreadPoolTaskRunner(max_workers=settings.fetch.feed_concurrency + 4)
+    )
+    try:
+        return flow(config_path=str(config))
+    except StorageError as error:
+        raise _fail(str(error), 3) from None
+    except ConfigError as error:
+        raise _fail(str(error), 2) from None
+    except Exception as error:  # noqa: BLE001 - a crash gets one line here, the traceback is in the Prefect logs
+        raise _fail(f"the pass failed: {type(error).__name__}: {error}", 1) from None
+
+
+def print_pass_summary(summary: dict[str, object]) -> None:
+    table = Table(title="newswatch pass", show_header=False)
+    for key, value in summary.items():
+        table.add_row(key.replace("_", " "), str(value))
+    console.print(table)
+
+
+@app.command()
+def extract(
+    html: Annotated[Path, typer.Option("--html", help="An HTML file saved from a news page.")],
+    url: Annotated[str | None, typer.Option("--url", help="The page's URL (helps metadata).")] = None,
+) -> None:
+    """Extract one page's article text and metadata; print JSON (title, text, language, published...)."""
+    from extractors.article_text import extract_text
+    from extractors.language import detect_language
+
+    try:
+        raw = html.read_bytes()
+    except OSError as error:
+        raise _fail(f"{html}: cannot read ({error.strerror})", 2) from None
+    document = raw.decode("utf-8", errors="replace")
+    extracted = extract_text(document, url)
+    text = extracted.text if extracted else ""
+    guess = detect_language(text, extracted.html_language if extracted else None)
+    output = {
+        "file": str(html),
+        "url": url,
+        "title": extracted.title if extracted else None,
+        "text": text,
+        "language": guess.language,
+        "language_confidence": guess.confidence,
+        "language_source": guess.source,
+        "published": extracted.published_at.isoformat() if extracted and extracted.published_at else None,
+        "author": extracted.author if extracted else None,
+        "canonical_url": extracted.canonical_url if extracted else None,
+    }
+    sys.stdout.write(json.dumps(output, ensure_ascii=False, indent=2) + "\n")
+    if extracted is None:
+        raise _fail(f"{html}: no article text found", 1)
+
+
+@app.command("migrate")
+def migrate_command(config: ConfigOption = Path(DEFAULT_CONFIG_NAME)) -> None:
+    """Create the database or upgrade it in place to this release's schema."""
+    settings = _load(config)
+    try:
+        with connect(settings.storage.path, lock_timeout=settings.storage.lock_timeout_seconds) as db:
+            applied = migrate(db)
+            version = schema_version(db)
+    except StorageError as error:
+        raise _fail(str(error), 3) from None
+    done = f"applied {', '.join(map(str, applied))}" if applied else "already up to date"
+    console.print(f"{settings.storage.path}: schema version {version} ({done})")
+
+
+@app.command()
+def demo(
+    keep: Annotated[
+        Path | None, typer.Option("--keep", help="Write the demo database here instead of a temp folder.")
+    ] = None,
+) -> None:
+    """Serve the bundled recorded coverage on 127.0.0.1, run a real pass against it, show what was stored."""
+    from flows.demo import run_demo
+
+    run_demo(keep)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,303 @@
+"""The `monitor` flow: one pass over every feed, reading like the data flow in the guide.
+
+    feeds --poll--> new items --fetch--> pages --extract+language--> articles --store--> snapshot
+
+Prefect sees one task per feed (poll, fetch) and one per batch of pages (extract), so the UI shows
+what each feed did without paying task overhead per article. Feed tasks run in threads (network
+bound); extraction runs in worker processes so both cores are busy while the network is awaited.
+Everything a pass learns is written in one transaction at the end: a pass killed anywhere before
+it stores nothing, and the next pass sees the same items as new again, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.futures import as_completed
+from prefect.runtime import flow_run, task_run
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from extractors.articles import ExtractionPool
+from extractors.dedupe import KnownKeys, guid_key
+from extractors.feeds import poll_feed
+from extractors.http import Fetcher
+from extractors.pages import fetch_page
+from extractors.urls import url_key
+from newswatch.config import FeedConfig, FetchConfig, Settings, load_settings
+from newswatch.records import Article, FeedItem, FeedPoll, FeedState, FetchedPage, RunError, RunSummary
+from storage import repository
+from storage.db import PassLock, connect, migrate, transaction
+from storage.seed import read_seed_corpus
+from storage.snapshot import publish_snapshot
+
+EXTRACT_BATCH_SIZE = 25
+POLL_RETRIES = 2
+# Statuses worth an immediate retry within the pass; 429/503 come with Retry-After and wait instead.
+_RETRYABLE_HTTP = {None, 500, 502, 504}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class StoredState:
+    feed_states: dict[str, FeedState]
+    known_keys: dict[str, str]
+    seed_articles_loaded: int
+
+
+@dataclass
+class PassResult:
+    run: RunSummary
+    feed_rows: list[dict[str, object]] = field(default_factory=list)
+    errors: list[RunError] = field(default_factory=list)
+    snapshot_path: Path | None = None
+
+
+class TransientFeedError(Exception):
+    """Raised inside the poll task so Prefect retries it; the last attempt records the failure."""
+
+
+@task(name="prepare-storage", cache_policy=NO_CACHE)
+def prepare_storage(settings: Settings) -> StoredState:
+    """Upgrade the schema, load the seed corpus (idempotent), read feed state and known keys."""
+    with connect(settings.storage.path, lock_timeout=settings.storage.lock_timeout_seconds) as db:
+        migrate(db)
+        seeded = repository.load_seed_articles(db, read_seed_corpus(settings.corpus.seed_path))
+        return StoredState(repository.read_feed_states(db), repository.read_known_keys(db), seeded)
+
+
+@task(
+    name="poll-feed",
+    task_run_name="poll-{feed.name}",
+    retries=POLL_RETRIES,
+    retry_delay_seconds=[1, 5],
+    cache_policy=NO_CACHE,
+)
+def poll_feed_task(fetcher: Fetcher, feed: FeedConfig, state: FeedState | None, config: FetchConfig) -> FeedPoll:
+    poll = poll_feed(fetcher, feed, state, _now(), config)
+    if (
+        poll.status == "failed"
+        and poll.state.last_http_status in _RETRYABLE_HTTP
+        and task_run.run_count <= POLL_RETRIES
+    ):
+        raise TransientFeedError(poll.error)
+    return poll
+
+
+@task(name="fetch-pages", task_run_name="fetch-{feed_name}", cache_policy=NO_CACHE)
+def fetch_pages_task(fetcher: Fetcher, feed_name: str, items: list[FeedItem], config: FetchConfig) -> list[FetchedPage]:
+    # Politeness per host is enforced inside the Fetcher; these threads only overlap waiting.
+    with ThreadPoolExecutor(max_workers=config.per_host_concurrency) as threads:
+        return list(threads.map(lambda item: fetch_page(fetcher, item, config), items))
+
+
+@task(name="extract-articles", cache_policy=NO_CACHE)
+def extract_articles_task(pool: ExtractionPool, pages: list[FetchedPage]) -> list[Article]:
+    return pool.build_articles(pages)
+
+
+@task(name="store-pass", cache_policy=NO_CACHE)
+def store_pass(
+    settings: Settings,
+    run: RunSummary,
+    feed_states: list[FeedState],
+    articles: list[Article],
+    keys: list[tuple[str, str, str]],
+    feed_links: list[tuple[str, str]],
+    errors: list[RunError],
+) -> int:
+    """Everything the pass learned, in one transaction; the write connection is held only here."""
+    with connect(settings.storage.path, lock_timeout=settings.storage.lock_timeout_seconds) as db:
+        with transaction(db):
+            stored = repository.store_articles(db, articles, _now(), run.run_id)
+            repository.store_keys(db, keys)
+            repository.store_feed_links(db, feed_links, run.started_at, run.run_id)
+            repository.store_feed_states(db, feed_states)
+            run.articles_stored = stored
+            run.finished_at = _now()
+            repository.store_run(db, run, errors)
+    return stored
+
+
+@task(name="publish-snapshot", cache_policy=NO_CACHE)
+def publish_snapshot_task(settings: Settings) -> Path:
+    return publish_snapshot(settings.storage.path, settings.storage.resolved_snapshot_path)
+
+
+def _article_keys(article: Article, page_url: str | None) -> list[tuple[str, str]]:
+    """Every key this article is known by: feed URL, GUID, final URL after redirects, canonical."""
+    keys = [(article.url_key, "url")]
+    if article.guid and article.feed_name:
+        keys.append((guid_key(article.feed_name, article.guid), "guid"))
+    if page_url:
+        keys.append((url_key(page_url), "final"))
+    if article.canonical_url:
+        keys.append((url_key(article.canonical_url), "canonical"))
+    unique: dict[str, str] = {}
+    for key, kind in keys:
+        unique.setdefault(key, kind)
+    return list(unique.items())
+
+
+def run_pass(settings: Settings) -> PassResult:
+    """One pass; the body of the `monitor` flow (callable from tests inside any flow)."""
+    logger = get_run_logger()
+    run = RunSummary(
+        run_id=str(flow_run.id or uuid.uuid4()),
+        flow_run_id=flow_run.id,
+        started_at=_now(),
+    )
+    result = PassResult(run=run)
+    with PassLock(settings.storage.path):
+        stored_state = prepare_storage(settings)
+        known = KnownKeys(stored_state.known_keys)
+        feeds = settings.enabled_feeds
+        workers = settings.fetch.extraction_workers or os.cpu_count() or 1
+
+        feed_states: list[FeedState] = []
+        feed_links: list[tuple[str, str]] = []
+        rows: dict[str, dict[str, object]] = {}
+        extractions = []
+        with Fetcher(settings.fetch) as fetcher, ExtractionPool(workers=workers) as pool:
+            polls = {}  # task_run_id -> feed
+            futures = []
+            for feed in feeds:
+                state = stored_state.feed_states.get(feed.name)
+                if state is not None and state.url != feed.url:  # the feed moved: start afresh
+                    state = FeedState(name=feed.name, url=feed.url)
+                future = poll_feed_task.submit(fetcher, feed, state, settings.fetch)
+                polls[future.task_run_id] = feed
+                futures.append(future)
+
+            for future in as_completed(futures):
+                feed = polls[future.task_run_id]
+                poll = _poll_result(future, feed, stored_state.feed_states.get(feed.name))
+                feed_states.append(poll.state)
+                row = rows[feed.name] = {
+                    "feed": feed.name,
+                    "status": poll.status,
+                    "http": poll.state.last_http_status,
+                    "items": len(poll.items),
+                    "new": 0,
+                    "duplicates": 0,
+                    "error": poll.error or "",
+                }
+                _count_poll(run, poll)
+                if poll.error:
+                    result.errors.append(RunError("poll", feed.name, poll.error, _now()))
+                    logger.warning("feed %s: %s", feed.name, poll.error)
+                new_items, known_items = known.split_new(poll.items)
+                feed_links.extend((feed.name, article_id) for _, article_id in known_items)
+                row["new"], row["duplicates"] = len(new_items), len(known_items)
+                run.new_items += len(new_items)
+                run.duplicate_items += len(known_items)
+                if new_items:
+                    pages = fetch_pages_task.submit(fetcher, feed.name, new_items, settings.fetch)
+                    extractions.append((feed.name, extract_articles_task.submit(pool, pages)))
+
+            articles: list[Article] = []
+            keys: list[tuple[str, str, str]] = []
+            for feed_name, future in extractions:
+                batch = future.result()
+                for article in batch:
+                    if article.fetch_error:
+                        run.pages_failed += 1
+                        result.errors.append(RunError("fetch", article.url, article.fetch_error, _now()))
+                    article_keys = _article_keys(article, article.url)
+                    extra = [key for key, kind in article_keys if kind in ("final", "canonical")]
+                    duplicate_of = known.claim(extra, article.article_id) if extra else None
+                    if duplicate_of is not None and duplicate_of != article.article_id:
+                        # The page says it is an article we already have (canonical link or redirect).
+                        keys.extend((key, duplicate_of, kind) for key, kind in article_keys)
+                        feed_links.append((feed_name, duplicate_of))
+                        run.duplicate_items += 1
+                        run.new_items -= 1
+                        rows[feed_name]["duplicates"] += 1
+                        rows[feed_name]["new"] -= 1
+                        continue
+                    keys.extend((key, article.article_id, kind) for key, kind in article_keys)
+                    feed_links.append((feed_name, article.article_id))
+                    articles.append(article)
+
+        run.german_articles = sum(1 for a in articles if a.language == "de")
+        for feed_name in rows:
+            batch = [a for a in articles if a.feed_name == feed_name]
+            rows[feed_name]["stored"] = len(batch)
+            rows[feed_name]["german"] = sum(1 for a in batch if a.language == "de")
+        store_pass(settings, run, feed_states, articles, keys, feed_links, result.errors)
+        result.snapshot_path = publish_snapshot_task(settings)
+    result.feed_rows = [rows[name] for name in sorted(rows)]
+    _publish_run_artifact(result)
+    logger.info(
+        "pass %s: %d feeds polled, %d failed, %d new items, %d articles stored (%d German)",
+        run.run_id, run.feeds_polled, run.feeds_failed, run.new_items, run.articles_stored, run.german_articles,
+    )
+    return result
+
+
+def _poll_result(future, feed: FeedConfig, previous: FeedState | None) -> FeedPoll:
+    """The poll's result; a task that crashed (a bug, not a network problem) counts as a failed feed."""
+    try:
+        return future.result()
+    except Exception as error:  # noqa: BLE001 - one broken feed never stops the others
+        state = previous or FeedState(name=feed.name, url=feed.url)
+        state.last_polled_at = _now()
+        state.consecutive_failures += 1
+        state.last_status = "failed"
+        state.last_error = f"{feed.url}: {type(error).__name__}: {error}"
+        return FeedPoll(feed.name, "failed", state, error=state.last_error)
+
+
+def _count_poll(run: RunSummary, poll: FeedPoll) -> None:
+    if poll.status == "backoff":
+        run.feeds_backoff += 1
+        return
+    run.feeds_polled += 1
+    if poll.status == "failed":
+        run.feeds_failed += 1
+    elif poll.status == "not_modified":
+        run.feeds_not_modified += 1
+
+
+def _publish_run_artifact(result: PassResult) -> None:
+    run = result.run
+    create_table_artifact(
+        key="monitor-feeds",
+        table=result.feed_rows or [{"feed": "(no feeds configured)"}],
+        description=(
+            f"Pass {run.run_id}: {run.feeds_polled} feeds polled, {run.feeds_failed} failed, "
+            f"{run.feeds_backoff} backing off; {run.new_items} new items, {run.duplicate_items} "
+            f"duplicates; {run.articles_stored} articles stored, {run.german_articles} German."
+        ),
+    )
+
+
+@flow(name="monitor", task_runner=ThreadPoolTaskRunner(max_workers=16), log_prints=False)
+def monitor(config_path: str) -> dict[str, object]:
+    """Poll every feed once, store new articles, publish the analyst snapshot."""
+    settings = load_settings(config_path)
+    result = run_pass(settings)
+    run = result.run
+    return {
+        "run_id": run.run_id,
+        "feeds_polled": run.feeds_polled,
+        "feeds_failed": run.feeds_failed,
+        "feeds_backoff": run.feeds_backoff,
+        "feeds_not_modified": run.feeds_not_modified,
+        "new_items": run.new_items,
+        "duplicate_items": run.duplicate_items,
+        "pages_failed": run.pages_failed,
+        "articles_stored": run.articles_stored,
+        "german_articles": run.german_articles,
+        "snapshot": str(result.snapshot_path),
+    }

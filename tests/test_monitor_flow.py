@@ -1,0 +1,136 @@
+"""The monitor flow end to end: recorded coverage on loopback, a real Prefect run, a real DuckDB file."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from flows.demo import COVERAGE, CoverageServer, demo_config
+from newswatch.config import PROJECT_ROOT, load_settings
+
+pytestmark = pytest.mark.slow
+
+MANIFEST = json.loads((COVERAGE / "manifest.json").read_text(encoding="utf-8"))
+ITEMS = MANIFEST["items"]
+# Items the pipeline must recognise as an article it already has, before or after fetching.
+DUPLICATES = [i for i in ITEMS if i["kind"] in ("duplicate_url", "canonical_duplicate")]
+STORED = [i for i in ITEMS if i not in DUPLICATES]
+
+
+def _articles(snapshot: Path) -> list[dict]:
+    with duckdb.connect(str(snapshot), read_only=True) as db:
+        cursor = db.execute("SELECT * FROM articles WHERE NOT is_seed")
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+def _run_cli(config: Path, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "flows.cli", "run", "--config", str(config)],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout, env=os.environ.copy(),
+    )
+
+
+@pytest.fixture
+def coverage(tmp_path: Path):
+    with CoverageServer() as server:
+        yield server, demo_config(server, tmp_path)
+
+
+def test_a_pass_stores_the_coverage_once_and_a_second_pass_nothing(coverage) -> None:
+    from flows.monitor import monitor
+
+    server, config = coverage
+    first = monitor(config_path=str(config))
+    assert first["feeds_polled"] == len(MANIFEST["feeds"]) and first["feeds_failed"] == 0
+    assert first["articles_stored"] == len(STORED)
+    assert first["german_articles"] == sum(1 for i in STORED if i["language"] == "de")
+    assert first["duplicate_items"] == len(DUPLICATES)
+
+    articles = _articles(Path(first["snapshot"]))
+    by_path = {a["url"].split(server.base, 1)[1].split("?")[0]: a for a in articles}
+    for item in STORED:
+        article = by_path[item["page_path"]]
+        assert article["language"] == item["language"], item["page_path"]
+        if item["kind"] == "missing_page":
+            assert article["text_source"] == "feed_summary"
+            assert "404" in article["fetch_error"]
+            assert article["text"]  # the feed's description
+        else:
+            assert article["text_source"] == "page", (item["page_path"], article["fetch_error"])
+            assert len(article["text"]) > 500
+    # The same URL with other tracking parameters in a second feed is not fetched a second time.
+    duplicate_url = next(i for i in ITEMS if i["kind"] == "duplicate_url")
+    assert server.requests.count(duplicate_url["page_path"]) == 1
+    # The seed corpus is known coverage from the first pass on.
+    with duckdb.connect(first["snapshot"], read_only=True) as db:
+        assert db.execute("SELECT count(*) FROM articles WHERE is_seed").fetchone()[0] == 5
+        assert db.execute("SELECT count(*) FROM feed_health WHERE health = 'healthy'").fetchone()[0] == len(
+            MANIFEST["feeds"]
+        )
+
+    page_requests = len(server.requests)
+    second = monitor(config_path=str(config))
+    assert second["articles_stored"] == 0 and second["new_items"] == 0
+    assert second["feeds_not_modified"] == len(MANIFEST["feeds"])
+    assert len(server.requests) - page_requests == len(MANIFEST["feeds"])  # feeds only, no pages
+    assert len(_articles(Path(second["snapshot"]))) == len(STORED)
+
+
+def test_the_cli_reports_a_bad_config_and_a_locked_database(tmp_path: Path, coverage) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[feeds]]\nname = "x"\nurl = "ftp://example.org/feed"\nsurprise = 1\n')
+    result = _run_cli(bad, timeout=60)
+    assert result.returncode == 2
+    assert "feeds[0].url" in result.stderr and "feeds[0].surprise: unknown key" in result.stderr
+
+    _, config = coverage
+    settings = load_settings(config)
+    settings.storage.path.parent.mkdir(parents=True, exist_ok=True)
+    holder = duckdb.connect(str(settings.storage.path))  # e.g. an analyst on the live file
+    try:
+        text = config.read_text().replace("[storage]", "[storage]\nlock_timeout_seconds = 0.5")
+        config.write_text(text)
+        result = _run_cli(config, timeout=60)
+    finally:
+        holder.close()
+    assert result.returncode == 3
+    assert f"PID {os.getpid()}" in result.stderr
+
+
+def test_a_pass_killed_while_fetching_loses_nothing_when_run_again(tmp_path: Path) -> None:
+    first_page = threading.Event()
+
+    def slow_pages(path: str) -> None:
+        if path.endswith(".html"):
+            first_page.set()
+            time.sleep(0.5)
+
+    with CoverageServer(on_request=slow_pages) as server:
+        config = demo_config(server, tmp_path)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "flows.cli", "run", "--config", str(config)],
+            cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            assert first_page.wait(120), "the pass never started fetching pages"
+        finally:
+            os.killpg(process.pid, signal.SIGKILL)  # the pass and its extraction workers
+            process.wait()
+        server.on_request = None
+        result = _run_cli(config)
+        assert result.returncode == 0, result.stderr
+    settings = load_settings(config)
+    articles = _articles(settings.storage.resolved_snapshot_path)
+    assert len(articles) == len(STORED)
+    assert len({a["url_key"] for a in articles}) == len(STORED)
