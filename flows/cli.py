@@ -22,6 +22,9 @@ from storage.db import StorageError, connect, migrate, schema_version
 # Prefect's temporary server (used when no PREFECT_API_URL is set) gets 20 s to start by default;
 # on a busy two-core machine that is not always enough.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+# Its telemetry heartbeat cannot reach anyone from a newsroom's closed network and, on the temporary
+# server's SQLite file, logs lock errors; operators who want it set the variable to true.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 app = typer.Typer(
     help="newswatch: watch German-language news for tracked topics and alert on what is new.",

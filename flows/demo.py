@@ -111,7 +111,7 @@ def demo_config(server: CoverageServer, folder: Path) -> Path:
 def run_demo(keep: Path | None = None) -> None:
     from flows.cli import print_pass_summary, run_monitor_flow
 
-    console = Console()
+    console = Console(width=max(Console().width, 150))
     folder = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="newswatch-demo-"))
     folder.mkdir(parents=True, exist_ok=True)
     with CoverageServer() as server:

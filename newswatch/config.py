@@ -178,14 +178,20 @@ class ChannelConfig(_Section):
     @field_validator("url")
     @classmethod
     def _check_url(cls, value: str) -> str:
-        if "://" not in value:
-            raise ValueError("not an Apprise URL (expected scheme://...)")
+        if not _ENV_REF.search(value):  # with ${VAR}s it is checked after expansion
+            _check_apprise_url(value)
         return value
 
     def __repr__(self) -> str:  # channel URLs carry secrets: never print them
         return f"ChannelConfig(name={self.name!r}, topics={self.topics!r})"
 
     __str__ = __repr__
+
+
+def _check_apprise_url(value: str) -> None:
+    # The message never repeats the value: channel URLs carry webhook tokens and passwords.
+    if not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://.", value):
+        raise ValueError("not an Apprise URL (expected scheme://...)")
 
 
 class Settings(_Section):
@@ -261,10 +267,15 @@ def settings_from_dict(data: dict[str, Any], source: str = "config") -> Settings
         raise ConfigError(_format_validation_error(error, source)) from None
     # Secrets are expanded only after the structure is valid, so every structural problem is
     # reported at once and no expanded secret ever reaches a validation message.
-    channels = [
-        channel.model_copy(update={"url": _expand_env(channel.url, f"{source}: channels[{i}].url")})
-        for i, channel in enumerate(settings.channels)
-    ]
+    channels = []
+    for index, channel in enumerate(settings.channels):
+        where = f"{source}: channels[{index}].url"
+        url = _expand_env(channel.url, where)
+        try:
+            _check_apprise_url(url)
+        except ValueError as error:
+            raise ConfigError(f"{where}: {error}") from None
+        channels.append(channel.model_copy(update={"url": url}))
     return settings.model_copy(update={"channels": channels})
 
 
