@@ -130,6 +130,7 @@ def _article(
         guid=item.guid,
         canonical_url=canonical,
         outlet=outlet_of(canonical or url) or None,
+        site_name=extracted.sitename if extracted else None,
         summary=item.summary,
         author=(extracted.author if extracted and extracted.author else None) or item.author,
         published_at=item.published_at or (extracted.published_at if extracted else None),

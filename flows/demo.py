@@ -130,20 +130,24 @@ def show_database(snapshot: Path, console: Console) -> None:
     """Print what an analyst would see in the snapshot."""
     with duckdb.connect(str(snapshot), read_only=True) as db:
         table = Table(title=f"articles in {snapshot}")
-        for column in ("outlet", "title", "lang", "source", "chars", "feeds"):
+        for column in ("site", "title", "lang", "text from", "chars", "feeds"):
             table.add_column(column)
         rows = db.execute(
             """
-            SELECT a.outlet, a.title, a.language, a.text_source, length(a.text),
+            SELECT coalesce(a.site_name, a.outlet), a.title, a.language, a.text_source, length(a.text),
                    string_agg(DISTINCT f.feed_name, ', ')
             FROM articles a LEFT JOIN feed_items f USING (article_id)
             WHERE NOT a.is_seed
-            GROUP BY ALL ORDER BY a.language, a.outlet, a.title
+            GROUP BY ALL ORDER BY a.language, 1, a.title
             """
         ).fetchall()
         for outlet, title, language, source, chars, feeds in rows:
             table.add_row(outlet or "", (title or "")[:70], language or "?", source, str(chars), feeds or "")
         console.print(table)
+        for url, error in db.execute(
+            "SELECT url, fetch_error FROM articles WHERE text_source = 'feed_summary'"
+        ).fetchall():
+            console.print(f"stored from the feed summary: {url}\n  because: {error}")
         seed = db.execute("SELECT count(*) FROM articles WHERE is_seed").fetchone()[0]
         health = db.execute("SELECT name, health, last_status, last_error FROM feed_health ORDER BY name").fetchall()
         console.print(f"seed corpus articles (known coverage): {seed}")

@@ -99,11 +99,12 @@ class Article:
     text_source: TextSource
     language: str | None
     language_confidence: float | None = None
-    language_source: str | None = None  # "langdetect", "html_lang", "feed", "default"
+    language_source: str | None = None  # "langdetect", "html_lang", "feed", "unknown", "seed"
     feed_name: str | None = None
     guid: str | None = None
     canonical_url: str | None = None
     outlet: str | None = None  # host without www., e.g. "tagesschau.de"
+    site_name: str | None = None  # the publication's own name (og:site_name), e.g. "tagesschau.de"
     summary: str | None = None
     author: str | None = None
     published_at: datetime | None = None

@@ -46,6 +46,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             guid                VARCHAR,
             feed_name           VARCHAR,
             outlet              VARCHAR,
+            site_name           VARCHAR,
             title               VARCHAR,
             text                VARCHAR NOT NULL,
             summary             VARCHAR,
