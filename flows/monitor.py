@@ -2,8 +2,9 @@
 
     feeds --poll--> new items --fetch--> pages --extract+language--> articles --store--> snapshot
 
-Prefect sees one task per feed (poll, fetch) and one per batch of pages (extract), so the UI shows
-what each feed did without paying task overhead per article. Feed tasks run in threads (network
+Prefect sees one task per feed (`poll-<feed>`) and one per batch of its new items
+(`ingest-<feed>-<n>`: fetch and extract), so the UI shows what each feed did without paying task
+overhead per article. Feed tasks run in threads (network
 bound); extraction runs in worker processes so both cores are busy while the network is awaited.
 Everything a pass learns is written in one transaction at the end: a pass killed anywhere before
 it stores nothing, and the next pass sees the same items as new again, so nothing is lost.
@@ -38,7 +39,7 @@ from storage.db import PassLock, connect, migrate, transaction
 from storage.seed import read_seed_corpus
 from storage.snapshot import publish_snapshot
 
-EXTRACT_BATCH_SIZE = 25
+INGEST_BATCH_SIZE = 25  # items fetched and extracted per task
 POLL_RETRIES = 2
 # Statuses worth an immediate retry within the pass; 429/503 come with Retry-After and wait instead.
 _RETRYABLE_HTTP = {None, 500, 502, 504}
@@ -94,15 +95,23 @@ def poll_feed_task(fetcher: Fetcher, feed: FeedConfig, state: FeedState | None, 
     return poll
 
 
-@task(name="fetch-pages", task_run_name="fetch-{feed_name}", cache_policy=NO_CACHE)
-def fetch_pages_task(fetcher: Fetcher, feed_name: str, items: list[FeedItem], config: FetchConfig) -> list[FetchedPage]:
+@task(name="ingest-batch", task_run_name="ingest-{feed_name}-{batch}", cache_policy=NO_CACHE)
+def ingest_batch(
+    fetcher: Fetcher,
+    pool: ExtractionPool,
+    feed_name: str,
+    batch: int,
+    items: list[FeedItem],
+    config: FetchConfig,
+) -> list[Article]:
+    """Fetch one batch of a feed's new items and extract them in the worker processes.
+
+    Fetching and extracting in one task keeps page HTML alive only inside it: the task returns
+    articles, so memory stays bounded by the batches in flight, not by the whole pass.
+    """
     # Politeness per host is enforced inside the Fetcher; these threads only overlap waiting.
     with ThreadPoolExecutor(max_workers=config.per_host_concurrency) as threads:
-        return list(threads.map(lambda item: fetch_page(fetcher, item, config), items))
-
-
-@task(name="extract-articles", cache_policy=NO_CACHE)
-def extract_articles_task(pool: ExtractionPool, pages: list[FetchedPage]) -> list[Article]:
+        pages = list(threads.map(lambda item: fetch_page(fetcher, item, config), items))
     return pool.build_articles(pages)
 
 
@@ -201,14 +210,22 @@ def run_pass(settings: Settings) -> PassResult:
                 row["new"], row["duplicates"] = len(new_items), len(known_items)
                 run.new_items += len(new_items)
                 run.duplicate_items += len(known_items)
-                if new_items:
-                    pages = fetch_pages_task.submit(fetcher, feed.name, new_items, settings.fetch)
-                    extractions.append((feed.name, extract_articles_task.submit(pool, pages)))
+                for batch, start in enumerate(range(0, len(new_items), INGEST_BATCH_SIZE), start=1):
+                    items = new_items[start : start + INGEST_BATCH_SIZE]
+                    future = ingest_batch.submit(fetcher, pool, feed.name, batch, items, settings.fetch)
+                    extractions.append((feed.name, future))
 
             articles: list[Article] = []
             keys: list[tuple[str, str, str]] = []
             for feed_name, future in extractions:
-                batch = future.result()
+                try:
+                    batch = future.result()
+                except Exception as error:  # noqa: BLE001 - a crashed batch is retried next pass
+                    # Its items were never stored, so the next pass sees them as new again.
+                    message = f"{type(error).__name__}: {error}"
+                    result.errors.append(RunError("ingest", feed_name, message, _now()))
+                    logger.error("feed %s: a batch of items failed and will be retried: %s", feed_name, message)
+                    continue
                 for article in batch:
                     if article.fetch_error:
                         run.pages_failed += 1

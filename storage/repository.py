@@ -25,6 +25,29 @@ def _placeholders(columns: Sequence[str]) -> str:
     return ", ".join("?" for _ in columns)
 
 
+# DuckDB's executemany runs one statement per row (about 8 ms a row for an article); one
+# multi-row VALUES statement per chunk is two orders of magnitude faster.
+_ROWS_PER_STATEMENT = 200
+
+
+def _insert(
+    connection: duckdb.DuckDBPyConnection,
+    statement: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    suffix: str = "",
+) -> None:
+    """`statement` is `INSERT [OR REPLACE] INTO table`; rows are inserted in multi-row chunks."""
+    row_placeholder = f"({_placeholders(columns)})"
+    for start in range(0, len(rows), _ROWS_PER_STATEMENT):
+        chunk = rows[start : start + _ROWS_PER_STATEMENT]
+        values = ", ".join(row_placeholder for _ in chunk)
+        connection.execute(
+            f"{statement} ({', '.join(columns)}) VALUES {values} {suffix}",
+            [value for row in chunk for value in row],
+        )
+
+
 def read_feed_states(connection: duckdb.DuckDBPyConnection) -> dict[str, FeedState]:
     rows = connection.execute(f"SELECT {', '.join(_FEED_COLUMNS)} FROM feeds").fetchall()
     return {row[0]: FeedState(*row) for row in rows}
@@ -47,22 +70,14 @@ def store_articles(
         return 0
     before = connection.execute("SELECT count(*) FROM articles").fetchone()[0]
     columns = _ARTICLE_COLUMNS + ["stored_at", "run_id"]
-    connection.executemany(
-        f"INSERT INTO articles ({', '.join(columns)}) VALUES ({_placeholders(columns)}) "
-        "ON CONFLICT DO NOTHING",
-        rows,
-    )
+    _insert(connection, "INSERT INTO articles", columns, rows, "ON CONFLICT DO NOTHING")
     return connection.execute("SELECT count(*) FROM articles").fetchone()[0] - before
 
 
 def store_keys(connection: duckdb.DuckDBPyConnection, keys: Iterable[tuple[str, str, str]]) -> None:
     """(key, article_id, kind) rows; a key already known keeps its first article."""
     rows = [list(k) for k in keys]
-    if rows:
-        connection.executemany(
-            "INSERT INTO article_keys (key, article_id, kind) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-            rows,
-        )
+    _insert(connection, "INSERT INTO article_keys", ["key", "article_id", "kind"], rows, "ON CONFLICT DO NOTHING")
 
 
 def store_feed_links(
@@ -73,22 +88,12 @@ def store_feed_links(
 ) -> None:
     """(feed_name, article_id): which feeds carried which article."""
     rows = [[feed, article_id, seen_at, run_id] for feed, article_id in links]
-    if rows:
-        connection.executemany(
-            "INSERT INTO feed_items (feed_name, article_id, first_seen_at, run_id) "
-            "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            rows,
-        )
+    columns = ["feed_name", "article_id", "first_seen_at", "run_id"]
+    _insert(connection, "INSERT INTO feed_items", columns, rows, "ON CONFLICT DO NOTHING")
 
 
 def store_feed_states(connection: duckdb.DuckDBPyConnection, states: Iterable[FeedState]) -> None:
-    rows = [_row(s, _FEED_COLUMNS) for s in states]
-    if rows:
-        connection.executemany(
-            f"INSERT OR REPLACE INTO feeds ({', '.join(_FEED_COLUMNS)}) "
-            f"VALUES ({_placeholders(_FEED_COLUMNS)})",
-            rows,
-        )
+    _insert(connection, "INSERT OR REPLACE INTO feeds", _FEED_COLUMNS, [_row(s, _FEED_COLUMNS) for s in states])
 
 
 def store_run(connection: duckdb.DuckDBPyConnection, run: RunSummary, errors: Sequence[RunError]) -> None:
@@ -96,11 +101,9 @@ def store_run(connection: duckdb.DuckDBPyConnection, run: RunSummary, errors: Se
         f"INSERT OR REPLACE INTO runs ({', '.join(_RUN_COLUMNS)}) VALUES ({_placeholders(_RUN_COLUMNS)})",
         _row(run, _RUN_COLUMNS),
     )
-    if errors:
-        connection.executemany(
-            "INSERT INTO run_errors (run_id, stage, subject, error, occurred_at) VALUES (?, ?, ?, ?, ?)",
-            [[run.run_id, e.stage, e.subject, e.error, e.occurred_at] for e in errors],
-        )
+    columns = ["run_id", "stage", "subject", "error", "occurred_at"]
+    rows = [[run.run_id, e.stage, e.subject, e.error, e.occurred_at] for e in errors]
+    _insert(connection, "INSERT INTO run_errors", columns, rows)
 
 
 def load_seed_articles(connection: duckdb.DuckDBPyConnection, articles: Sequence[Article]) -> int:
