@@ -45,6 +45,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Union
 from urllib.parse import urlsplit
 
+from newswatch.config import FetchConfig
+
 __all__ = ["Handler", "LoopbackServer", "Recorded", "drip", "hang", "redirect", "slow"]
 
 HandlerFn = Callable[["Handler"], None]
@@ -298,3 +300,16 @@ def redirect(location: str, status: int = 302) -> HandlerFn:
         h.respond(status, {"Location": location, "Content-Type": "text/plain"}, b"moved")
 
     return handler
+
+
+def fetch_config(*servers: LoopbackServer, **overrides: object) -> FetchConfig:
+    """A FetchConfig admitting `servers`, with timeouts short enough for tests and no politeness delay."""
+    values: dict[str, object] = {
+        "allow_private_addresses": [server.allowance for server in servers],
+        "connect_timeout_seconds": 2.0,
+        "read_timeout_seconds": 2.0,
+        "total_timeout_seconds": 4.0,
+        "per_host_delay_seconds": 0.0,
+    }
+    values.update(overrides)
+    return FetchConfig.model_validate(values)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
-from loopback import Handler, LoopbackServer, hang
+from loopback import Handler, LoopbackServer, fetch_config, hang
 
 from extractors.feeds import backoff_seconds, html_to_text, poll_feed
 from extractors.http import Fetcher
@@ -77,16 +77,7 @@ def rss_of(*items: str, language: str = "de") -> bytes:
 
 
 def config_for(*servers: LoopbackServer, **overrides: object) -> FetchConfig:
-    values: dict[str, object] = {
-        "allow_private_addresses": [s.allowance for s in servers],
-        "read_timeout_seconds": 2.0,
-        "total_timeout_seconds": 4.0,
-        "per_host_delay_seconds": 0.0,
-        "backoff_base_seconds": 60.0,
-        "backoff_max_seconds": 3600.0,
-    }
-    values.update(overrides)
-    return FetchConfig.model_validate(values)
+    return fetch_config(*servers, **{"backoff_base_seconds": 60.0, "backoff_max_seconds": 3600.0, **overrides})
 
 
 def poll(server: LoopbackServer, path: str, state: FeedState | None = None, *,

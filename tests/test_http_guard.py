@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
-from loopback import Handler, LoopbackServer, drip, hang, redirect, slow
+from loopback import Handler, LoopbackServer, drip, fetch_config, hang, redirect, slow
 
 from extractors.http import (
     AddressPolicy,
@@ -31,16 +31,7 @@ HTML = {"Content-Type": "text/html; charset=utf-8"}
 
 
 def config_for(*servers: LoopbackServer, **overrides: object) -> FetchConfig:
-    values: dict[str, object] = {
-        "allow_private_addresses": [s.allowance for s in servers],
-        "connect_timeout_seconds": 2.0,
-        "read_timeout_seconds": 2.0,
-        "total_timeout_seconds": 5.0,
-        "per_host_delay_seconds": 0.0,
-        "per_host_concurrency": 4,
-    }
-    values.update(overrides)
-    return FetchConfig.model_validate(values)
+    return fetch_config(*servers, **{"total_timeout_seconds": 5.0, "per_host_concurrency": 4, **overrides})
 
 
 @pytest.fixture

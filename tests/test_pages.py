@@ -8,7 +8,7 @@ import random
 import zlib
 
 import pytest
-from loopback import LoopbackServer, drip
+from loopback import LoopbackServer, drip, fetch_config
 
 from extractors.http import Fetcher
 from extractors.pages import decode_html, fetch_page
@@ -24,15 +24,7 @@ def page_html(text: str = GERMAN, head: str = "") -> str:
 
 
 def config_for(*servers: LoopbackServer, **overrides: object) -> FetchConfig:
-    values: dict[str, object] = {
-        "allow_private_addresses": [s.allowance for s in servers],
-        "read_timeout_seconds": 2.0,
-        "total_timeout_seconds": 4.0,
-        "per_host_delay_seconds": 0.0,
-        "respect_robots_txt": False,
-    }
-    values.update(overrides)
-    return FetchConfig.model_validate(values)
+    return fetch_config(*servers, **{"respect_robots_txt": False, **overrides})
 
 
 def item_for(url: str) -> FeedItem:
