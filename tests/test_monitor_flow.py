@@ -78,12 +78,33 @@ def test_a_pass_stores_the_coverage_once_and_a_second_pass_nothing(coverage) -> 
             MANIFEST["feeds"]
         )
 
+    _check_run_artifact(first)
+
     page_requests = len(server.requests)
     second = monitor(config_path=str(config))
     assert second["articles_stored"] == 0 and second["new_items"] == 0
     assert second["feeds_not_modified"] == len(MANIFEST["feeds"])
     assert len(server.requests) - page_requests == len(MANIFEST["feeds"])  # feeds only, no pages
     assert len(_articles(Path(second["snapshot"]))) == len(STORED)
+
+
+def _check_run_artifact(summary: dict) -> None:
+    """The run's table artifact lists every feed with what it did, under a stable key."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["monitor-feeds"])),
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[summary["run_id"]])),
+        )
+    assert len(artifacts) == 1
+    table = artifacts[0].data if isinstance(artifacts[0].data, list) else json.loads(artifacts[0].data)
+    assert len(table) == len(MANIFEST["feeds"])
+    assert {row["status"] for row in table} == {"ok"}
+    assert sum(row["stored"] for row in table) == summary["articles_stored"]
+    assert sum(row["german"] for row in table) == summary["german_articles"]
+    assert f"{summary['articles_stored']} articles stored" in artifacts[0].description
 
 
 def test_the_cli_reports_a_bad_config_and_a_locked_database(tmp_path: Path, coverage) -> None:
