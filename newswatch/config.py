@@ -167,7 +167,18 @@ class TopicConfig(_Section):
     def _check_query(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("the query is empty")
-        return value
+        # The grammar lives with the matcher; validating here reports a bad query at load time
+        # as `topics[2].query: position 17: expected ...`, not in the middle of a pass.
+        from matching.query import validate_query
+
+        return validate_query(value)
+
+    @field_validator("aliases")
+    @classmethod
+    def _check_aliases(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        from matching.query import validate_aliases
+
+        return validate_aliases(value)
 
 
 class ChannelConfig(_Section):
