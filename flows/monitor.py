@@ -1,6 +1,7 @@
 """The `monitor` flow: one pass over every feed, reading like the data flow in the guide.
 
-    feeds --poll--> new items --fetch--> pages --extract+language--> articles --store--> snapshot
+    feeds --poll--> new items --fetch--> pages --extract+language--> articles
+          --match topics--> matches --store--> snapshot
 
 Prefect sees one task per feed (`poll-<feed>`) and one per batch of its new items
 (`ingest-<feed>-<n>`: fetch and extract), so the UI shows what each feed did without paying task
@@ -33,7 +34,9 @@ from extractors.http import Fetcher
 from extractors.pages import fetch_page
 from extractors.urls import url_key
 from newswatch.config import FeedConfig, FetchConfig, Settings, load_settings
-from newswatch.records import Article, FeedItem, FeedPoll, FeedState, FetchedPage, RunError, RunSummary
+from matching.articles import match_articles
+from matching.matcher import TopicMatcher
+from newswatch.records import Article, ArticleMatch, FeedItem, FeedPoll, FeedState, FetchedPage, RunError, RunSummary
 from storage import repository
 from storage.db import PassLock, connect, migrate, transaction
 from storage.seed import read_seed_corpus
@@ -115,12 +118,21 @@ def ingest_batch(
     return pool.build_articles(pages)
 
 
+@task(name="match-topics", cache_policy=NO_CACHE)
+def match_topics(settings: Settings, articles: list[Article]) -> list[ArticleMatch]:
+    """All tracked topics against the pass's new German articles, in one pass over each text."""
+    if not settings.topics:
+        return []
+    return match_articles(TopicMatcher(settings.topics), articles, _now())
+
+
 @task(name="store-pass", cache_policy=NO_CACHE)
 def store_pass(
     settings: Settings,
     run: RunSummary,
     feed_states: list[FeedState],
     articles: list[Article],
+    matches: list[ArticleMatch],
     keys: list[tuple[str, str, str]],
     feed_links: list[tuple[str, str]],
     errors: list[RunError],
@@ -129,6 +141,7 @@ def store_pass(
     with connect(settings.storage.path, lock_timeout=settings.storage.lock_timeout_seconds) as db:
         with transaction(db):
             stored = repository.store_articles(db, articles, _now(), run.run_id)
+            repository.store_matches(db, matches, run.run_id)
             repository.store_keys(db, keys)
             repository.store_feed_links(db, feed_links, run.started_at, run.run_id)
             repository.store_feed_states(db, feed_states)
@@ -246,12 +259,16 @@ def run_pass(settings: Settings) -> PassResult:
                     feed_links.append((feed_name, article.article_id))
                     articles.append(article)
 
+        matches = match_topics(settings, articles)
+        matched_ids = {m.article_id for m in matches}
         run.german_articles = sum(1 for a in articles if a.language == "de")
+        run.matched_articles = len(matched_ids)
         for feed_name in rows:
             batch = [a for a in articles if a.feed_name == feed_name]
             rows[feed_name]["stored"] = len(batch)
             rows[feed_name]["german"] = sum(1 for a in batch if a.language == "de")
-        store_pass(settings, run, feed_states, articles, keys, feed_links, result.errors)
+            rows[feed_name]["matched"] = sum(1 for a in batch if a.article_id in matched_ids)
+        store_pass(settings, run, feed_states, articles, matches, keys, feed_links, result.errors)
         result.snapshot_path = publish_snapshot_task(settings)
     result.feed_rows = [rows[name] for name in sorted(rows)]
     _publish_run_artifact(result)
@@ -294,7 +311,8 @@ def _publish_run_artifact(result: PassResult) -> None:
         description=(
             f"Pass {run.run_id}: {run.feeds_polled} feeds polled, {run.feeds_failed} failed, "
             f"{run.feeds_backoff} backing off; {run.new_items} new items, {run.duplicate_items} "
-            f"duplicates; {run.articles_stored} articles stored, {run.german_articles} German."
+            f"duplicates; {run.articles_stored} articles stored, {run.german_articles} German, "
+            f"{run.matched_articles} matching a tracked topic."
         ),
     )
 
@@ -316,5 +334,6 @@ def monitor(config_path: str) -> dict[str, object]:
         "pages_failed": run.pages_failed,
         "articles_stored": run.articles_stored,
         "german_articles": run.german_articles,
+        "matched_articles": run.matched_articles,
         "snapshot": str(result.snapshot_path),
     }

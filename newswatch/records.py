@@ -115,6 +115,20 @@ class Article:
 
 
 @dataclass(slots=True)
+class ArticleMatch:
+    """A tracked topic that matched a stored article, with why; one row of the `matches` table."""
+
+    article_id: str
+    topic_id: str
+    terms: list[str]  # the distinct query terms that matched, e.g. ["Belarus", "Sanktion"]
+    # Every occurrence: {"term", "surface", "field" ("title"/"text"), "start", "end", "rule"}
+    evidence: list[dict[str, object]]
+    snippets: list[str]  # short passages around the matched words
+    title_match: bool  # some term matched in the headline
+    matched_at: datetime
+
+
+@dataclass(slots=True)
 class RunError:
     """A problem one pass met with one input; one row of `run_errors`. The pass went on."""
 
@@ -141,3 +155,4 @@ class RunSummary:
     pages_failed: int = 0
     articles_stored: int = 0
     german_articles: int = 0
+    matched_articles: int = 0

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
 
-from newswatch.records import Article, FeedState, RunError, RunSummary
+from newswatch.records import Article, ArticleMatch, FeedState, RunError, RunSummary
 from storage.db import transaction
 
 _ARTICLE_COLUMNS = [f.name for f in dataclasses.fields(Article)]
@@ -94,6 +95,19 @@ def store_feed_links(
 
 def store_feed_states(connection: duckdb.DuckDBPyConnection, states: Iterable[FeedState]) -> None:
     _insert(connection, "INSERT OR REPLACE INTO feeds", _FEED_COLUMNS, [_row(s, _FEED_COLUMNS) for s in states])
+
+
+def store_matches(
+    connection: duckdb.DuckDBPyConnection, matches: Iterable[ArticleMatch], run_id: str | None
+) -> None:
+    """Topic matches of new articles; a rerun of the same pass stores nothing twice."""
+    rows = [
+        [m.article_id, m.topic_id, m.terms, json.dumps(m.evidence, ensure_ascii=False), m.snippets,
+         m.title_match, m.matched_at, run_id]
+        for m in matches
+    ]
+    columns = ["article_id", "topic_id", "terms", "evidence", "snippets", "title_match", "matched_at", "run_id"]
+    _insert(connection, "INSERT INTO matches", columns, rows, "ON CONFLICT DO NOTHING")
 
 
 def store_run(connection: duckdb.DuckDBPyConnection, run: RunSummary, errors: Sequence[RunError]) -> None:

@@ -137,4 +137,30 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        2,
+        "topic matches with their explanation",
+        """
+        CREATE TABLE matches (
+            article_id  VARCHAR NOT NULL,
+            topic_id    VARCHAR NOT NULL,
+            terms       VARCHAR[] NOT NULL,
+            evidence    JSON NOT NULL,
+            snippets    VARCHAR[] NOT NULL,
+            title_match BOOLEAN NOT NULL,
+            matched_at  TIMESTAMPTZ NOT NULL,
+            run_id      VARCHAR,
+            PRIMARY KEY (article_id, topic_id)
+        );
+
+        ALTER TABLE runs ADD COLUMN matched_articles INTEGER NOT NULL DEFAULT 0;
+
+        CREATE VIEW topic_articles AS
+            SELECT m.topic_id, m.terms, m.snippets, m.title_match, a.*
+            FROM matches m JOIN articles a USING (article_id);
+        """,
+    ),
+)
+
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -78,6 +78,7 @@ def test_a_pass_stores_the_coverage_once_and_a_second_pass_nothing(coverage) -> 
             MANIFEST["feeds"]
         )
 
+    _check_matches(Path(first["snapshot"]), server, by_path)
     _check_run_artifact(first)
 
     page_requests = len(server.requests)
@@ -86,6 +87,22 @@ def test_a_pass_stores_the_coverage_once_and_a_second_pass_nothing(coverage) -> 
     assert second["feeds_not_modified"] == len(MANIFEST["feeds"])
     assert len(server.requests) - page_requests == len(MANIFEST["feeds"])  # feeds only, no pages
     assert len(_articles(Path(second["snapshot"]))) == len(STORED)
+
+
+def _check_matches(snapshot: Path, server: CoverageServer, by_path: dict[str, dict]) -> None:
+    """On-topic German coverage matches its topics with an explanation; off-topic and foreign do not."""
+    with duckdb.connect(str(snapshot), read_only=True) as db:
+        rows = db.execute("SELECT article_id, topic_id, terms, snippets FROM matches").fetchall()
+    topics_of: dict[str, set[str]] = {}
+    for article_id, topic_id, terms, snippets in rows:
+        assert terms and snippets
+        topics_of.setdefault(article_id, set()).add(topic_id)
+    for item in STORED:
+        matched = topics_of.get(by_path[item["page_path"]]["article_id"], set())
+        if item["kind"] in ("off_topic", "non_german"):
+            assert matched == set(), item["page_path"]
+        elif item["kind"] != "missing_page":
+            assert matched & set(item["topics"]), item["page_path"]
 
 
 def _check_run_artifact(summary: dict) -> None:

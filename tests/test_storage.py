@@ -173,3 +173,18 @@ def test_snapshot_is_replaced_while_an_analyst_keeps_the_old_one_open(tmp_path: 
     with duckdb.connect(str(snapshot), read_only=True) as fresh:
         assert fresh.execute("SELECT count(*) FROM articles").fetchone()[0] == 2
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_version_1_file_gains_the_matches_table_in_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "v1.duckdb"
+    monkeypatch.setattr("storage.db.MIGRATIONS", schema.MIGRATIONS[:1])
+    with connect(path) as db:
+        assert migrate(db) == [1]
+        repository.store_articles(db, [_article(1)], datetime.now(UTC), "r1")
+        repository.store_run(db, RunSummary(run_id="r1", started_at=datetime.now(UTC)), [])
+    monkeypatch.undo()
+    with connect(path) as db:
+        assert migrate(db) == [2]
+        assert db.execute("SELECT count(*) FROM matches").fetchone()[0] == 0
+        assert db.execute("SELECT matched_articles FROM runs").fetchall() == [(0,)]
+        assert db.execute("SELECT title FROM articles").fetchall() == [("Titel 1",)]
