@@ -35,6 +35,10 @@ app = typer.Typer(
 console = Console()
 errors = Console(stderr=True)
 
+from flows.topics_cli import topics_app  # noqa: E402 - after the Prefect environment defaults
+
+app.add_typer(topics_app, name="topics")
+
 ConfigOption = Annotated[
     Path, typer.Option("--config", "-c", help="Path to newswatch.toml.", show_default=True)
 ]

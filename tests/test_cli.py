@@ -16,7 +16,7 @@ from flows.demo import COVERAGE, render
 from newswatch.config import PROJECT_ROOT
 
 runner = CliRunner()
-COMMANDS = ["run", "extract", "migrate", "demo"]
+COMMANDS = ["run", "extract", "migrate", "demo", "topics"]
 
 
 def test_the_console_script_is_installed_and_helps() -> None:
@@ -80,3 +80,37 @@ def test_run_names_a_missing_config() -> None:
     )
     assert result.returncode == 2
     assert "/nonexistent/newswatch.toml: cannot read the config file" in result.stderr
+
+
+def test_topics_match_prints_one_json_line_per_file(tmp_path: Path) -> None:
+    relevant = tmp_path / "a.txt"
+    relevant.write_text("Washington lockert Sanktionen gegen Minsk\nDie US-Sanktionen gegen Belavia fallen.\n")
+    sports = tmp_path / "b.txt"
+    sports.write_text("Bundesliga\nKöln und Werder trennen sich 2:2.\n")
+    page = COVERAGE / "sites" / "agd" / "meldung" / "belarus-begnadigt-31-politische-gefangene-id48213.html"
+    result = runner.invoke(
+        app, ["topics", "match", "--query", "(Belarus OR Minsk) AND Sanktion*", str(relevant), str(sports)]
+    )
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert lines == [
+        {"file": str(relevant), "matched": True, "terms": ["Sanktion*", "Minsk"]},
+        {"file": str(sports), "matched": False, "terms": []},
+    ]
+    html = runner.invoke(app, ["topics", "match", "--query", '"politische Gefangene" AND Lukaschenko', str(page)])
+    assert json.loads(html.stdout)["matched"] is True
+
+
+def test_topics_match_rejects_a_bad_query_with_its_position(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["topics", "match", "--query", "(Belarus AND", str(tmp_path / "x.txt")])
+    assert result.exit_code == 2
+    assert "position 13" in result.output
+
+
+def test_topics_test_shows_matching_seed_articles(tmp_path: Path) -> None:
+    config = tmp_path / "newswatch.toml"
+    config.write_text("")  # defaults: the bundled seed corpus, no database yet
+    result = runner.invoke(app, ["topics", "test", "--query", "Sapad OR Zapad", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "In Sapads Schatten" in result.output
+    assert "2 of 5 German articles" in result.output
