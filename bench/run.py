@@ -196,6 +196,26 @@ def write_config(folder: Path, server: BenchServer, feeds: int) -> Path:
 
 
 def main() -> int:
+    from bench import matching
+
+    print("== topic matching: 200 vs 10 topics over 1,000 articles", flush=True)
+    results = matching.main()
+    save(results)
+    print("== ingest: fetch + extract + language + store vs plain trafilatura", flush=True)
+    return ingest()
+
+
+def save(new: dict[str, object]) -> None:
+    """Merge `new` into bench/results/latest.json (each bench keeps the others' figures)."""
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results.update(new)
+    results["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    results["machine"] = f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}"
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+
+
+def ingest() -> int:
     from flows.monitor import monitor
 
     pages, source = load_pages()
@@ -224,10 +244,7 @@ def main() -> int:
     print(f"peak memory (PSS): pipeline + workers {rss.peak_pipeline / 2**20:.0f} MB (goal <= 1024), "
           f"Prefect server {rss.peak_prefect / 2**20:.0f} MB; peak RSS of the main process {main_rss:.0f} MB")
 
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results.update({
-        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
+    save({
         "ingest_pages": total,
         "ingest_page_source": source,
         "ingest_articles_stored": stored,
@@ -239,8 +256,6 @@ def main() -> int:
         "ingest_peak_rss_main_process_mb": round(main_rss),
         "prefect_server_peak_memory_mb": round(rss.peak_prefect / 2**20),
     })
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"results: {RESULTS}")
     return 0 if stored == total else 1
 
