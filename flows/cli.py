@@ -155,6 +155,8 @@ def demo(
     ] = None,
 ) -> None:
     """Serve the bundled recorded coverage on 127.0.0.1, run a real pass against it, show what was stored."""
+    # The demo shows results; per-task log lines would bury them (set the variable to see them).
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from flows.demo import run_demo
 
     run_demo(keep)

@@ -130,19 +130,21 @@ def show_database(snapshot: Path, console: Console) -> None:
     """Print what an analyst would see in the snapshot."""
     with duckdb.connect(str(snapshot), read_only=True) as db:
         table = Table(title=f"articles in {snapshot}")
-        for column in ("site", "title", "lang", "text from", "chars", "feeds"):
+        for column in ("site", "title", "lang", "text from", "chars", "topics", "feeds"):
             table.add_column(column)
         rows = db.execute(
             """
             SELECT coalesce(a.site_name, a.outlet), a.title, a.language, a.text_source, length(a.text),
+                   (SELECT string_agg(m.topic_id, ', ' ORDER BY m.topic_id) FROM matches m
+                    WHERE m.article_id = a.article_id),
                    string_agg(DISTINCT f.feed_name, ', ')
             FROM articles a LEFT JOIN feed_items f USING (article_id)
             WHERE NOT a.is_seed
             GROUP BY ALL ORDER BY a.language, 1, a.title
             """
         ).fetchall()
-        for outlet, title, language, source, chars, feeds in rows:
-            table.add_row(outlet or "", (title or "")[:70], language or "?", source, str(chars), feeds or "")
+        for outlet, title, language, source, chars, topics, feeds in rows:
+            table.add_row(outlet or "", (title or "")[:70], language or "?", source, str(chars), topics or "", feeds or "")
         console.print(table)
         for url, error in db.execute(
             "SELECT url, fetch_error FROM articles WHERE text_source = 'feed_summary'"
