@@ -186,7 +186,7 @@ def run_pass(settings: Settings) -> PassResult:
         feeds = settings.enabled_feeds
         workers = settings.fetch.extraction_workers or os.cpu_count() or 1
 
-        feed_states: list[FeedState] = []
+        feed_states: dict[str, FeedState] = {}
         feed_links: list[tuple[str, str]] = []
         rows: dict[str, dict[str, object]] = {}
         extractions = []
@@ -204,7 +204,7 @@ def run_pass(settings: Settings) -> PassResult:
             for future in as_completed(futures):
                 feed = polls[future.task_run_id]
                 poll = _poll_result(future, feed, stored_state.feed_states.get(feed.name))
-                feed_states.append(poll.state)
+                feed_states[feed.name] = poll.state
                 row = rows[feed.name] = {
                     "feed": feed.name,
                     "status": poll.status,
@@ -234,7 +234,9 @@ def run_pass(settings: Settings) -> PassResult:
                 try:
                     batch = future.result()
                 except Exception as error:  # noqa: BLE001 - a crashed batch is retried next pass
-                    # Its items were never stored, so the next pass sees them as new again.
+                    # Its items are not stored, and the feed keeps its old validators (ETag, hash),
+                    # so the next pass downloads the feed again and sees them as new.
+                    _keep_validators(feed_states[feed_name], stored_state.feed_states.get(feed_name))
                     message = f"{type(error).__name__}: {error}"
                     result.errors.append(RunError("ingest", feed_name, message, _now()))
                     logger.error("feed %s: a batch of items failed and will be retried: %s", feed_name, message)
@@ -268,7 +270,7 @@ def run_pass(settings: Settings) -> PassResult:
             rows[feed_name]["stored"] = len(batch)
             rows[feed_name]["german"] = sum(1 for a in batch if a.language == "de")
             rows[feed_name]["matched"] = sum(1 for a in batch if a.article_id in matched_ids)
-        store_pass(settings, run, feed_states, articles, matches, keys, feed_links, result.errors)
+        store_pass(settings, run, list(feed_states.values()), articles, matches, keys, feed_links, result.errors)
         result.snapshot_path = publish_snapshot_task(settings)
     result.feed_rows = [rows[name] for name in sorted(rows)]
     _publish_run_artifact(result)
@@ -290,6 +292,12 @@ def _poll_result(future, feed: FeedConfig, previous: FeedState | None) -> FeedPo
         state.last_status = "failed"
         state.last_error = f"{feed.url}: {type(error).__name__}: {error}"
         return FeedPoll(feed.name, "failed", state, error=state.last_error)
+
+
+def _keep_validators(state: FeedState, previous: FeedState | None) -> None:
+    state.etag = previous.etag if previous else None
+    state.last_modified = previous.last_modified if previous else None
+    state.body_sha256 = previous.body_sha256 if previous else None
 
 
 def _count_poll(run: RunSummary, poll: FeedPoll) -> None:

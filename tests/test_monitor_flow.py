@@ -172,3 +172,27 @@ def test_a_pass_killed_while_fetching_loses_nothing_when_run_again(tmp_path: Pat
     articles = _articles(settings.storage.resolved_snapshot_path)
     assert len(articles) == len(STORED)
     assert len({a["url_key"] for a in articles}) == len(STORED)
+
+
+def test_a_batch_that_crashes_is_fetched_again_on_the_next_pass(coverage, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fault injection: fetching one feed's pages raises; the pass completes, the next one recovers."""
+    import flows.monitor
+    from flows.monitor import monitor
+
+    server, config = coverage
+    real_fetch_page = flows.monitor.fetch_page
+
+    def crash_for_agd(fetcher, item, fetch_config):
+        if item.feed_name == "agd-rss":
+            raise RuntimeError("simulated crash while fetching")
+        return real_fetch_page(fetcher, item, fetch_config)
+
+    monkeypatch.setattr(flows.monitor, "fetch_page", crash_for_agd)
+    first = monitor(config_path=str(config))
+    agd_items = [i for i in STORED if i["feed"] == "/agd/rss.xml"]
+    assert first["articles_stored"] == len(STORED) - len(agd_items)
+
+    monkeypatch.setattr(flows.monitor, "fetch_page", real_fetch_page)
+    second = monitor(config_path=str(config))
+    assert second["articles_stored"] == len(agd_items)
+    assert len(_articles(Path(second["snapshot"]))) == len(STORED)
