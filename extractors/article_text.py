@@ -1,7 +1,8 @@
 """Main text and metadata of an article page: trafilatura plus a few principled corrections.
 
-`extract_text(html, url)` parses the page once (lxml, via trafilatura's loader), runs
-`trafilatura.bare_extraction` on that tree and then corrects its text with evidence the page itself
+`extract_text(html, url)` parses the page once (lxml, as UTF-8 bytes: `_parse`), reads what the page
+declares about itself and trafilatura's metadata from that tree, runs `trafilatura.bare_extraction`
+on it (trafilatura works on a copy) and then corrects the text with evidence the page itself
 provides. There are no per-site rules; every correction is a generic property of news pages:
 
 1. **Comments off** (`include_comments=False`): reader comments and comment-system messages are
@@ -37,11 +38,17 @@ Sub-headings are kept by default (they are the author's text and carry topic wor
 Measured on the 86 German Fundus pages (tests/test_extraction_quality.py, token F1 as defined in
 tests/fundus.py), plain `trafilatura.extract` vs this module, same run:
 summary + paragraphs reference: 0.930 -> 0.960 (0.976 with keep_headings=False);
-summary + headlines + paragraphs reference: 0.943 -> 0.975; worst page 0.60 -> 0.73;
-cost about 1.25x plain trafilatura's.
+summary + headlines + paragraphs reference: 0.943 -> 0.975; worst page 0.60 -> 0.73.
+Cost: about 0.95x plain `trafilatura.extract` (CPU time, same run, pages interleaved; it was 1.2x).
+Where the time went and what was done about it: `_parse` (trafilatura's loader scans the whole page
+with a regex for control characters, as did we), `_metadata` (trafilatura's `extract_metadata` also
+collects categories, tags and licence, and runs htmldate even when the page declares its date), and
+the teaser check (`_PageFacts.shows`); the fast pass itself is ~60% of the cost.
 
-Metadata: `title` is trafilatura's (site-name suffixes such as " | DW" removed, completed from the
-page's `<h1>`/JSON-LD headline when trafilatura cut it short); `published_at` comes from
+Metadata: `title` is trafilatura's (as `trafilatura.metadata.extract_metadata` finds it, without the
+parts we do not use; site-name suffixes such as " | DW" removed, completed from the page's
+`<h1>`/JSON-LD headline when trafilatura cut it short); `author` and `sitename` are trafilatura's
+too; `published_at` comes from
 `article:published_time` / JSON-LD `datePublished` (naive times read as Europe/Berlin), else
 trafilatura's date (midnight UTC), always timezone-aware UTC and None when invalid or in the
 future; `html_language` from `<html lang>` (else `content-language`/`og:locale`), two letters;
@@ -64,8 +71,11 @@ from typing import Any, Iterable
 from urllib.parse import urljoin, urlsplit
 
 import trafilatura
-from lxml.html import HtmlElement
-from trafilatura.utils import load_html
+from lxml import etree
+from lxml.html import HtmlElement, fromstring
+from trafilatura import metadata as trafilatura_metadata
+from trafilatura.settings import Document, set_date_params
+from trafilatura.utils import DOCTYPE_TAG, FAULTY_HTML, HTML_PARSER, load_html
 from trafilatura.xml import xmltotxt
 
 from extractors.language import normalise_language
@@ -81,6 +91,12 @@ MIN_TEXT_CHARS = 25
 _SHORT_TEXT = 600
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
+# The same characters in UTF-8: the single-byte ones map to a space (bytes.translate is ~20x faster
+# than a regex scan of the decoded page); U+FFFE/U+FFFF are three bytes each.
+_CONTROL_BYTES = bytes(
+    0x20 if b <= 0x08 or b in (0x0B, 0x0C) or 0x0E <= b <= 0x1F or b == 0x7F else b for b in range(256)
+)
+_NONCHARACTERS = (b"\xef\xbf\xbe", b"\xef\xbf\xbf")
 _TOKEN = re.compile(r"\w+")
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]{0,200}\?>")
 _WS = re.compile(r"\s+")
@@ -191,22 +207,20 @@ def tokens(text: str) -> list[str]:
 def _extract(html: str, url: str | None, keep_headings: bool = True) -> ExtractedText | None:
     if not isinstance(html, str) or not html.strip():
         return None
-    if len(html) > MAX_HTML_CHARS:
-        html = html[:MAX_HTML_CHARS]
-    # lxml refuses control characters and lone surrogates; neither belongs in text.
-    html = _CONTROL.sub(" ", html)
-    html = html.encode("utf-8", "replace").decode("utf-8")
-    # an XML declaration naming an encoding makes lxml refuse (already decoded) text
-    html = _XML_DECLARATION.sub("", html, count=1)
-    tree = load_html(html)
+    tree = _parse(html)
     if tree is None:
         return None
 
+    # Page facts and metadata are read from the tree before trafilatura runs; trafilatura works on
+    # a copy, so the tree stays intact for the fallback pass. The teaser check comes last (it strips
+    # invisible elements from the tree).
     page = _PageFacts.collect(tree, url)
-    document = _trafilatura(tree, url, fast=True)
+    meta = _metadata(tree, url, need_date=page.published_at is None)
+    source_url = url or meta.url
+    document = _trafilatura(tree, source_url, fast=True)
     text = document.text if document is not None and document.text else ""
     if len(text) < _SHORT_TEXT:
-        full = _trafilatura(tree, url, fast=False)
+        full = _trafilatura(tree, source_url, fast=False)
         if full is not None and full.text and len(full.text) > len(text):
             document, text = full, full.text
     if document is not None and not keep_headings and document.body is not None:
@@ -217,13 +231,13 @@ def _extract(html: str, url: str | None, keep_headings: bool = True) -> Extracte
             head.tag, head.text = "p", tail
         text = xmltotxt(document.body, False)
 
-    title = _best_title(document.title if document else None, page, document.sitename if document else None)
+    title = _best_title(meta.title, page, meta.sitename)
     lines = _clean_lines(text.split("\n"), page, title) if text else []
-    declared = _declared_instead(lines, page.article_body)
+    declared = _declared_instead(lines, page)
     if declared is not None:
         lines = _clean_lines(declared, page, title)
     else:
-        lines = _apply_article_body(lines, page.article_body)
+        lines = _apply_article_body(lines, page)
     lines = _add_teaser(lines, page)
     body = "\n".join(lines).strip()
     if len(body) < MIN_TEXT_CHARS:
@@ -231,17 +245,94 @@ def _extract(html: str, url: str | None, keep_headings: bool = True) -> Extracte
     return ExtractedText(
         title=title or None,
         text=body,
-        author=(_clean(document.author) if document else "") or None,
-        published_at=page.published_at or (_parse_datetime(document.date) if document else None),
+        author=_clean(meta.author) or None,
+        published_at=page.published_at or _parse_datetime(meta.date),
         html_language=page.html_language,
         canonical_url=page.canonical_url,
-        sitename=(_clean(document.sitename) if document else "") or None,
+        sitename=_clean(meta.sitename) or None,
     )
+
+
+def _parse(html: str) -> HtmlElement | None:
+    """The page as an lxml tree, parsed once; what `trafilatura.utils.load_html` does, cheaper.
+
+    Control characters become spaces and lone surrogates "?" (lxml refuses both); an XML
+    declaration naming an encoding is dropped (lxml refuses it on decoded text); trafilatura's
+    repairs of the first line (a DOCTYPE with a slash, a self-closing `<html/>`) are applied. The page
+    is parsed as UTF-8 bytes: that yields the same tree as parsing the string, and the clean-up on
+    bytes spares the two regex scans of the whole page that load_html and we would make (together
+    ~10 of the ~16 ms that loading a 360 kB page took).
+    """
+    if len(html) > MAX_HTML_CHARS:
+        html = html[:MAX_HTML_CHARS]
+    html = _XML_DECLARATION.sub("", html, count=1)
+    beginning = html[:50].lower()
+    if "doctype" in beginning:  # as trafilatura.utils.repair_faulty_html
+        first, newline, rest = html.partition("\n")
+        html = DOCTYPE_TAG.sub("", first, count=1) + newline + rest
+    for line in html[:4096].splitlines()[:4]:
+        if "<html" in line and line.endswith("/>"):
+            html = FAULTY_HTML.sub(r"\1>", html, count=1)
+            break
+    try:
+        data = html.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates
+        data = html.encode("utf-8", "replace")
+    data = data.translate(_CONTROL_BYTES)
+    for noncharacter in _NONCHARACTERS:
+        if noncharacter in data:
+            data = data.replace(noncharacter, b" ")
+    try:
+        tree = fromstring(data, parser=HTML_PARSER)
+    except Exception:  # noqa: BLE001 — e.g. nothing parseable; trafilatura's loader decides
+        tree = None
+    if tree is None or len(tree) < 1:
+        # trafilatura's own loader, on the string (its second chance at odd input)
+        return load_html(_CONTROL.sub(" ", data.decode("utf-8", "replace")))
+    if "html" not in beginning and len(tree) < 2:
+        return None  # as load_html: not (well-formed) HTML at all
+    return tree
+
+
+def _metadata(tree: HtmlElement, url: str | None, *, need_date: bool) -> Document:
+    """Title, author, URL and site name as `trafilatura.metadata.extract_metadata` finds them.
+
+    The same steps, minus what we do not use: categories, tags and licence (~5 ms a page), the
+    htmldate search when the page declares its publication time (which wins over htmldate's date),
+    and the search for the canonical URL when neither that search nor the site name needs it.
+    """
+    meta = trafilatura_metadata.examine_meta(tree)
+    if meta.author and " " not in meta.author:
+        meta.author = None
+    try:
+        meta = trafilatura_metadata.extract_meta_json(tree, meta)
+    except Exception as exc:  # noqa: BLE001 — as extract_metadata: bugs in its JSON-LD reader
+        LOGGER.debug("JSON-LD metadata failed: %s", exc)
+    if not meta.title:
+        meta.title = trafilatura_metadata.extract_title(tree)
+    if not meta.author:
+        meta.author = trafilatura_metadata.extract_author(tree)  # works on a copy
+    if not meta.sitename:
+        meta.sitename = trafilatura_metadata.extract_sitename(tree)
+    if not meta.url and (url is None or need_date or not meta.sitename):
+        meta.url = trafilatura_metadata.extract_url(tree, url)  # only where it is used (below)
+    if need_date:
+        meta.date = trafilatura_metadata.find_date(tree, **{**set_date_params(True), "url": meta.url})
+    if meta.sitename:
+        meta.sitename = meta.sitename.lstrip("@")
+        if meta.sitename and "." not in meta.sitename and not meta.sitename[0].isupper():
+            meta.sitename = meta.sitename.title()
+    elif meta.url:
+        match = trafilatura_metadata.META_URL.match(meta.url)
+        if match:
+            meta.sitename = match[1]
+    meta.clean_and_trim()
+    return meta
 
 
 def _trafilatura(tree: HtmlElement, url: str | None, *, fast: bool) -> Any:
     # deduplicate stays off: it keeps a process-wide cache, so a page processed twice (a retry, a
-    # second outlet's copy) would lose its text the second time.
+    # second outlet's copy) would lose its text the second time. Metadata comes from `_metadata`.
     return trafilatura.bare_extraction(
         tree,
         url=url,
@@ -251,7 +342,7 @@ def _trafilatura(tree: HtmlElement, url: str | None, *, fast: bool) -> Any:
         include_images=False,
         include_links=False,
         deduplicate=False,
-        with_metadata=True,
+        with_metadata=False,
     )
 
 
@@ -266,9 +357,11 @@ class _PageFacts:
         "description",
         "published_at",
         "link_texts",
+        "link_keys",
         "body",
         "h1",
         "_visible",
+        "_declared",
     )
 
     def __init__(self) -> None:
@@ -279,17 +372,36 @@ class _PageFacts:
         self.description: str | None = None
         self.published_at: datetime | None = None
         self.link_texts: set[str] = set()
+        self.link_keys: set[tuple[str, str, int]] = set()  # (first token, last token, length)
         self.body: HtmlElement | None = None
         self.h1: str | None = None
         self._visible: str | None = None
+        self._declared: Counter[str] | None = None
 
     @property
-    def visible(self) -> str:
-        """The page's visible body text as space-joined tokens (computed on first use)."""
+    def declared(self) -> Counter[str]:
+        """Token counts of the JSON-LD `articleBody` (computed on first use)."""
+        if self._declared is None:
+            self._declared = Counter(tokens(self.article_body or ""))
+        return self._declared
+
+    def shows(self, words: list[str]) -> bool:
+        """Whether the page's visible body text contains these tokens in a row.
+
+        The same test as `" ".join(words) in " ".join(tokens(visible_text))`, as one regex search
+        over the lowercased text. The first call strips scripts, styles and other invisible elements
+        from the page's tree: call it only when done with the tree.
+        """
         if self._visible is None:
-            parts = list(_visible_texts(self.body)) if self.body is not None else []
-            self._visible = " ".join(tokens(" ".join(parts)))
-        return self._visible
+            if self.body is None:
+                self._visible = ""
+            else:
+                etree.strip_elements(self.body, *_INVISIBLE, with_tail=False)  # their tails stay
+                self._visible = " ".join(_TEXT_NODES(self.body)).lower()
+        if not words:
+            return True
+        pattern = r"\W+".join(re.escape(word) for word in words)
+        return re.search(pattern, self._visible) is not None
 
     @classmethod
     def collect(cls, tree: HtmlElement, url: str | None) -> _PageFacts:
@@ -366,30 +478,16 @@ class _PageFacts:
                     continue  # in-page anchors (tables of contents) point at headings we keep
                 if "#" in href and here and urljoin(here, href).split("#", 1)[0] == here:
                     continue  # the same, absolute: "https://site/article#section"
-                joined = " ".join(tokens(anchor.text_content()))
-                if joined.count(" ") >= 2:  # three words or more
-                    facts.link_texts.add(joined)
+                words = tokens(anchor.text_content())
+                if len(words) >= 3:
+                    facts.link_texts.add(" ".join(words))
+                    facts.link_keys.add((words[0], words[-1], len(words)))
             facts.h1 = next((_clean(h.text_content()) for h in facts.body.iter("h1")), None)
         return facts
 
 
-_INVISIBLE = {"script", "style", "noscript", "template", "svg", "head"}
-
-
-def _visible_texts(element: HtmlElement) -> Iterable[str]:
-    for el in element.iter():
-        tag = el.tag if isinstance(el.tag, str) else ""
-        if tag in _INVISIBLE:
-            if el.tail:
-                yield el.tail
-            continue
-        parent = el.getparent()
-        if parent is not None and isinstance(parent.tag, str) and parent.tag in _INVISIBLE:
-            continue
-        if el.text and tag:
-            yield el.text
-        if el.tail:
-            yield el.tail
+_INVISIBLE = ("script", "style", "noscript", "template", "svg", "head")
+_TEXT_NODES = etree.XPath("descendant-or-self::text()", smart_strings=False)  # ~4x faster than itertext
 
 
 def _walk_json(data: Any, depth: int = 0) -> Iterable[dict]:
@@ -477,7 +575,7 @@ def _clean_lines(lines: list[str], page: _PageFacts, title: str) -> list[str]:
             continue  # the headline (or kicker + headline) opening the text; stored as title
         if len(words) <= 2 and not line.startswith("- ") and not line.endswith((".", "!", "?", ":")):
             continue  # a label ("Liveblog", "mit Video", "Berlin"), not text; list items stay
-        if _is_link_line(words, page.link_texts):
+        if _is_link_line(words, page):
             continue  # the line is (mostly) a link: related articles, "read also" teasers
         bare = line.lstrip("-•*>» ").strip()
         if len(words) <= _BOILERPLATE_MAX_TOKENS and (
@@ -490,18 +588,24 @@ def _clean_lines(lines: list[str], page: _PageFacts, title: str) -> list[str]:
     return kept
 
 
-def _is_link_line(words: list[str], link_texts: set[str]) -> bool:
+def _is_link_line(words: list[str], page: _PageFacts) -> bool:
     """Whether a link's text makes up the line, give or take a short kicker before or after it.
 
     "Hormone: Wechseljahre mit 27: ..." where only "Wechseljahre mit 27: ..." is the link, or
     "nytimes.com: Behind the ... (Englisch)".
     """
-    if len(words) < 3 or not link_texts:
+    link_texts, link_keys = page.link_texts, page.link_keys
+    size = len(words)
+    if size < 3 or not link_texts:
         return False
-    for start in range(0, min(5, len(words) - 2)):
-        for cut in range(0, min(4, len(words) - start - 2)):
-            inner = words[start : len(words) - cut]
-            if len(inner) >= 0.6 * len(words) and " ".join(inner) in link_texts:
+    for start in range(0, min(5, size - 2)):
+        for cut in range(0, min(4, size - start - 2)):
+            length = size - start - cut
+            if (
+                length >= 0.6 * size
+                and (words[start], words[size - 1 - cut], length) in link_keys  # cheap pre-check
+                and " ".join(words[start : size - cut]) in link_texts
+            ):
                 return True
     return False
 
@@ -516,16 +620,17 @@ def _is_headline_variant(line: str, words: list[str], title_words: set[str]) -> 
     return sum(1 for w in words if w in shared) >= 0.6 * len(words) and len(shared) >= 0.5 * len(title_words)
 
 
-def _declared_instead(lines: list[str], article_body: str | None) -> list[str] | None:
+def _declared_instead(lines: list[str], page: _PageFacts) -> list[str] | None:
     """The JSON-LD `articleBody` as paragraphs, when it should replace what was extracted.
 
     That is when trafilatura found nothing, or when the page shows only part of what it declares
     (what we extracted is in the declared body, which is much longer): paywalled and lazily loaded
     articles often carry their full text only there.
     """
+    article_body = page.article_body
     if not article_body:
         return None
-    declared = Counter(tokens(article_body))
+    declared = page.declared
     declared_size = sum(declared.values())
     if declared_size < _DECLARED_MIN_TOKENS:
         return None
@@ -540,11 +645,11 @@ def _declared_instead(lines: list[str], article_body: str | None) -> list[str] |
 _DECLARED_MIN_TOKENS = 50
 
 
-def _apply_article_body(lines: list[str], article_body: str | None) -> list[str]:
+def _apply_article_body(lines: list[str], page: _PageFacts) -> list[str]:
     """Drop extracted lines that are not part of a plausible JSON-LD `articleBody`."""
-    if not article_body or not lines:
+    if not page.article_body or not lines:
         return lines
-    declared = Counter(tokens(article_body))
+    declared = page.declared
     if sum(declared.values()) < _DECLARED_MIN_TOKENS:
         return lines
     extracted = Counter(tokens(" ".join(lines)))
@@ -574,7 +679,7 @@ def _add_teaser(lines: list[str], page: _PageFacts) -> list[str]:
     pairs = set(zip(extracted, extracted[1:]))
     if sum(1 for pair in teaser_pairs if pair in pairs) >= 0.5 * len(teaser_pairs):
         return lines  # already there (or mostly)
-    if " ".join(words) not in page.visible:
+    if not page.shows(words):
         return lines  # only in <meta>: an SEO blurb, not a teaser the reader sees
     return [description, *lines]
 

@@ -311,6 +311,23 @@ def test_crashed_worker_does_not_lose_the_batch() -> None:
         assert pool.rebuilds == 1
 
 
+def test_pool_recycles_workers_without_hanging() -> None:
+    # ProcessPoolExecutor's own max_tasks_per_child hangs on Python 3.11 once its workers reach the
+    # limit while chunks are queued (CPython gh-115634); the pool recycles whole executors instead.
+    pages = [make_page(ARTICLE_HTML, url=f"https://example.org/{i}") for i in range(12)]
+    expected = [build_article(p) for p in pages]
+    pool = ExtractionPool(workers=2, chunk_size=1, max_tasks_per_child=2)
+    results: list[list[Article]] = []
+    for _ in range(3):
+        worker = threading.Thread(target=lambda: results.append(pool.build_articles(pages)), daemon=True)
+        worker.start()
+        worker.join(timeout=120)
+        assert not worker.is_alive(), "the extraction pool hung"
+    pool.close()
+    assert results == [expected] * 3
+    assert (pool.recycles, pool.rebuilds) == (2, 0)
+
+
 def test_closed_pool_refuses_work() -> None:
     pool = ExtractionPool(workers=2)
     with pool:

@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from langdetect.detector import Detector
+from langdetect.lang_detect_exception import LangDetectException
 
 from extractors.article_text import extract_text
-from extractors.language import LanguageGuess, detect_language, normalise_language
+from extractors.language import (
+    MAX_DETECT_CHARS,
+    LanguageGuess,
+    _FastDetector,
+    _get_factory,
+    detect_language,
+    normalise_language,
+)
 from fundus import FUNDUS, load_pages
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,7 +106,7 @@ def test_nothing_usable_is_unknown() -> None:
 
 def test_only_the_first_3000_characters_count() -> None:
     head = (GERMAN + " ") * 20  # > 3000 characters of German
-    assert len(head) > 3000
+    assert len(head) > MAX_DETECT_CHARS == 3000
     assert detect_language(head + ENGLISH * 200) == detect_language(head)
 
 
@@ -144,3 +154,46 @@ def test_deterministic_across_processes() -> None:
         outputs.append(json.loads(done.stdout))
     here = [[g.language, g.confidence, g.source] for g in (detect_language(*t) for t in texts)]
     assert outputs[0] == outputs[1] == here
+
+
+def _langdetect_texts() -> list[str]:
+    texts = [
+        GERMAN,
+        ENGLISH,
+        GERMAN[:60] + " " + ENGLISH[:60],
+        "NATO und EU: Die USA, die UN und die OSZE beraten in Brüssel über die Lage in der UKRAINE.",
+        "Visit https://example.org/a?b=1 or write to presse@example.org — Straße, Öl, Äpfel.",
+        "Приговор в Минске: суд приговорил оппозиционера к десяти годам.",
+        "北京的天气很好。今日は晴れです。カタカナ 한국어 텍스트",
+        "مرحبا بكم في الأخبار العربية اليوم ی",
+        "Tiếng Việt có dấu: Việt Nam, Hà Nội, người dân",  # combining marks are normalised
+        "Şcoala din Bucureşti şi ţara: ș ț",
+        "12345 67890 ... !!! 2024-01-01 12:00",
+        "  ",
+    ]
+    rnd = random.Random(11)
+    alphabet = (
+        "abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ äöüßÄÖÜ ., \n-'0123"
+        "é\u0219\u4e00\u0430\u0410\u1ea1"
+    )
+    texts += ["".join(rnd.choice(alphabet) for _ in range(rnd.randint(1, 300))) for _ in range(40)]
+    if (FUNDUS / "de").is_dir():
+        for page in load_pages("de")[::4]:
+            extracted = extract_text(page.html, page.url)
+            if extracted is not None:
+                texts.append(extracted.text[:MAX_DETECT_CHARS])
+    return texts
+
+
+def test_fast_detector_equals_langdetect() -> None:
+    # _FastDetector replaces langdetect's per-character loops; its answers must stay langdetect's.
+    factory = _get_factory()
+    for text in _langdetect_texts():
+        answers = []
+        for detector in (Detector(factory), _FastDetector(factory)):
+            detector.append(text)
+            try:
+                answers.append([(found.lang, found.prob) for found in detector.get_probabilities()])
+            except LangDetectException as exc:
+                answers.append(str(exc))
+        assert answers[0] == answers[1], text[:80]
