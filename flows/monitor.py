@@ -42,7 +42,7 @@ from storage.db import PassLock, connect, migrate, transaction
 from storage.seed import read_seed_corpus
 from storage.snapshot import publish_snapshot
 
-INGEST_BATCH_SIZE = 25  # items fetched and extracted per task
+INGEST_BATCH_SIZE = 10  # items fetched and extracted per task; bounds the page HTML in memory
 POLL_RETRIES = 2
 # Statuses worth an immediate retry within the pass; 429/503 come with Retry-After and wait instead.
 _RETRYABLE_HTTP = {None, 500, 502, 504}
