@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from flows.output import console, fail
 from newswatch.config import DEFAULT_CONFIG_NAME, ConfigError, Settings, load_settings
 from storage.db import StorageError, connect, migrate, schema_version
 
@@ -32,8 +32,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-errors = Console(stderr=True)
 
 from flows.topics_cli import topics_app  # noqa: E402 - after the Prefect environment defaults
 
@@ -44,16 +42,12 @@ ConfigOption = Annotated[
 ]
 
 
-def _fail(message: str, code: int) -> typer.Exit:
-    errors.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(code)
-
 
 def _load(config: Path) -> Settings:
     try:
         return load_settings(config)
     except ConfigError as error:
-        raise _fail(str(error), 2) from None
+        raise fail(str(error), 2) from None
 
 
 def _prepare_database(settings: Settings) -> None:
@@ -62,7 +56,7 @@ def _prepare_database(settings: Settings) -> None:
         with connect(settings.storage.path, lock_timeout=settings.storage.lock_timeout_seconds) as db:
             migrate(db)
     except StorageError as error:
-        raise _fail(str(error), 3) from None
+        raise fail(str(error), 3) from None
 
 
 @app.command()
@@ -86,11 +80,11 @@ def run_monitor_flow(config: Path, settings: Settings) -> dict[str, object]:
     try:
         return flow(config_path=str(config))
     except StorageError as error:
-        raise _fail(str(error), 3) from None
+        raise fail(str(error), 3) from None
     except ConfigError as error:
-        raise _fail(str(error), 2) from None
+        raise fail(str(error), 2) from None
     except Exception as error:  # noqa: BLE001 - a crash gets one line here, the traceback is in the Prefect logs
-        raise _fail(f"the pass failed: {type(error).__name__}: {error}", 1) from None
+        raise fail(f"the pass failed: {type(error).__name__}: {error}", 1) from None
 
 
 def print_pass_summary(summary: dict[str, object]) -> None:
@@ -112,7 +106,7 @@ def extract(
     try:
         raw = html.read_bytes()
     except OSError as error:
-        raise _fail(f"{html}: cannot read ({error.strerror})", 2) from None
+        raise fail(f"{html}: cannot read ({error.strerror})", 2) from None
     document = raw.decode("utf-8", errors="replace")
     extracted = extract_text(document, url)
     text = extracted.text if extracted else ""
@@ -131,7 +125,7 @@ def extract(
     }
     sys.stdout.write(json.dumps(output, ensure_ascii=False, indent=2) + "\n")
     if extracted is None:
-        raise _fail(f"{html}: no article text found", 1)
+        raise fail(f"{html}: no article text found", 1)
 
 
 @app.command("migrate")
@@ -143,7 +137,7 @@ def migrate_command(config: ConfigOption = Path(DEFAULT_CONFIG_NAME)) -> None:
             applied = migrate(db)
             version = schema_version(db)
     except StorageError as error:
-        raise _fail(str(error), 3) from None
+        raise fail(str(error), 3) from None
     done = f"applied {', '.join(map(str, applied))}" if applied else "already up to date"
     console.print(f"{settings.storage.path}: schema version {version} ({done})")
 

@@ -10,32 +10,26 @@ from typing import Annotated
 
 import duckdb
 import typer
-from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
 
+from flows.output import console, fail
 from matching.matcher import AdHocTopic, Match, TopicMatcher
 from matching.query import QueryError, parse_query
 from newswatch.config import DEFAULT_CONFIG_NAME, ConfigError, load_settings
 from storage.seed import read_seed_corpus
 
 topics_app = typer.Typer(help="Write and tune topic queries against real text.", no_args_is_help=True)
-console = Console()
-errors = Console(stderr=True)
 
 _HTML = re.compile(r"<\s*(?:!doctype\s+html|html|body|article|p)\b", re.IGNORECASE)
 
-
-def _fail(message: str, code: int) -> typer.Exit:
-    errors.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(code)
 
 
 def _check_query(query: str) -> None:
     try:
         parse_query(query)
     except QueryError as error:
-        raise _fail(f"--query: {error}", 2) from None
+        raise fail(f"--query: {error}", 2) from None
 
 
 def title_and_text(raw: str) -> tuple[str, str]:
@@ -82,16 +76,16 @@ def test_query(
 ) -> None:
     """Run a query (or a configured topic) over the seed corpus and the stored German articles."""
     if (query is None) == (topic is None):
-        raise _fail("give exactly one of --query or --topic", 2)
+        raise fail("give exactly one of --query or --topic", 2)
     try:
         settings = load_settings(config)
     except ConfigError as error:
-        raise _fail(str(error), 2) from None
+        raise fail(str(error), 2) from None
     if topic is not None:
         chosen = next((t for t in settings.topics if t.id == topic), None)
         if chosen is None:
             known = ", ".join(t.id for t in settings.topics) or "none"
-            raise _fail(f"no topic {topic!r} in {config} (known: {known})", 2)
+            raise fail(f"no topic {topic!r} in {config} (known: {known})", 2)
         matcher = TopicMatcher([chosen])
     else:
         _check_query(query)
