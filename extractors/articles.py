@@ -96,6 +96,8 @@ def _summary_article(
             text_source="feed_summary",
             language=None,
             language_source="unknown",
+            feed_name=getattr(item, "feed_name", None),
+            guid=getattr(item, "guid", None),
             fetch_error=f"{error}; then {type(exc).__name__}: {exc}"[:500],
         )
 

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterable
 
 from extractors.urls import article_id_for, url_key
-from newswatch.records import FeedItem
+from newswatch.records import Article, FeedItem
 
 
 def guid_key(feed_name: str, guid: str) -> str:
@@ -21,14 +21,34 @@ def guid_key(feed_name: str, guid: str) -> str:
     return f"guid:{feed_name}:{guid}"
 
 
-def keys_for_item(item: FeedItem) -> list[tuple[str, str]]:
-    """(key, kind) pairs an item is known by, most specific first."""
-    keys = [(item.url_key, "url")]
-    if item.guid:
-        key = guid_key(item.feed_name, item.guid)
-        if key != item.url_key:
-            keys.append((key, "guid"))
+def _unique(keys: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """First kind wins for a key that two sources give (a GUID that is the item's URL)."""
+    unique: dict[str, str] = {}
+    for key, kind in keys:
+        unique.setdefault(key, kind)
+    return list(unique.items())
+
+
+def _feed_keys(key: str, feed_name: str | None, guid: str | None) -> list[tuple[str, str]]:
+    keys = [(key, "url")]
+    if guid and feed_name:
+        keys.append((guid_key(feed_name, guid), "guid"))
     return keys
+
+
+def keys_for_item(item: FeedItem) -> list[tuple[str, str]]:
+    """(key, kind) pairs an item is known by before fetching, most specific first."""
+    return _unique(_feed_keys(item.url_key, item.feed_name, item.guid))
+
+
+def keys_for_article(article: Article) -> list[tuple[str, str]]:
+    """Every key a fetched article is known by: the feed's URL and GUID, the URL after
+    redirects (`final`) and the page's canonical link."""
+    keys = _feed_keys(article.url_key, article.feed_name, article.guid)
+    keys.append((url_key(article.url), "final"))
+    if article.canonical_url:
+        keys.append((url_key(article.canonical_url), "canonical"))
+    return _unique(keys)
 
 
 class KnownKeys:

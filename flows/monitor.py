@@ -13,7 +13,6 @@ it stores nothing, and the next pass sees the same items as new again, so nothin
 
 from __future__ import annotations
 
-import os
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,11 +27,10 @@ from prefect.runtime import flow_run, task_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from extractors.articles import ExtractionPool
-from extractors.dedupe import KnownKeys, guid_key
+from extractors.dedupe import KnownKeys, keys_for_article
 from extractors.feeds import poll_feed
 from extractors.http import Fetcher
 from extractors.pages import fetch_page
-from extractors.urls import url_key
 from newswatch.config import FeedConfig, FetchConfig, Settings, load_settings
 from matching.articles import match_articles
 from matching.matcher import TopicMatcher
@@ -156,21 +154,6 @@ def publish_snapshot_task(settings: Settings) -> Path:
     return publish_snapshot(settings.storage.path, settings.storage.resolved_snapshot_path)
 
 
-def _article_keys(article: Article, page_url: str | None) -> list[tuple[str, str]]:
-    """Every key this article is known by: feed URL, GUID, final URL after redirects, canonical."""
-    keys = [(article.url_key, "url")]
-    if article.guid and article.feed_name:
-        keys.append((guid_key(article.feed_name, article.guid), "guid"))
-    if page_url:
-        keys.append((url_key(page_url), "final"))
-    if article.canonical_url:
-        keys.append((url_key(article.canonical_url), "canonical"))
-    unique: dict[str, str] = {}
-    for key, kind in keys:
-        unique.setdefault(key, kind)
-    return list(unique.items())
-
-
 def run_pass(settings: Settings) -> PassResult:
     """One pass; the body of the `monitor` flow (callable from tests inside any flow)."""
     logger = get_run_logger()
@@ -184,13 +167,12 @@ def run_pass(settings: Settings) -> PassResult:
         stored_state = prepare_storage(settings)
         known = KnownKeys(stored_state.known_keys)
         feeds = settings.enabled_feeds
-        workers = settings.fetch.extraction_workers or os.cpu_count() or 1
 
         feed_states: dict[str, FeedState] = {}
         feed_links: list[tuple[str, str]] = []
         rows: dict[str, dict[str, object]] = {}
         extractions = []
-        with Fetcher(settings.fetch) as fetcher, ExtractionPool(workers=workers) as pool:
+        with Fetcher(settings.fetch) as fetcher, ExtractionPool(workers=settings.fetch.extraction_workers) as pool:
             polls = {}  # task_run_id -> feed
             futures = []
             for feed in feeds:
@@ -245,7 +227,7 @@ def run_pass(settings: Settings) -> PassResult:
                     if article.fetch_error:
                         run.pages_failed += 1
                         result.errors.append(RunError("fetch", article.url, article.fetch_error, _now()))
-                    article_keys = _article_keys(article, article.url)
+                    article_keys = keys_for_article(article)
                     extra = [key for key, kind in article_keys if kind in ("final", "canonical")]
                     duplicate_of = known.claim(extra, article.article_id) if extra else None
                     if duplicate_of is not None and duplicate_of != article.article_id:
@@ -265,11 +247,13 @@ def run_pass(settings: Settings) -> PassResult:
         matched_ids = {m.article_id for m in matches}
         run.german_articles = sum(1 for a in articles if a.language == "de")
         run.matched_articles = len(matched_ids)
-        for feed_name in rows:
-            batch = [a for a in articles if a.feed_name == feed_name]
-            rows[feed_name]["stored"] = len(batch)
-            rows[feed_name]["german"] = sum(1 for a in batch if a.language == "de")
-            rows[feed_name]["matched"] = sum(1 for a in batch if a.article_id in matched_ids)
+        for row in rows.values():
+            row.update(stored=0, german=0, matched=0)
+        for article in articles:  # one pass, not one scan of all articles per feed
+            row = rows[article.feed_name]
+            row["stored"] += 1
+            row["german"] += article.language == "de"
+            row["matched"] += article.article_id in matched_ids
         store_pass(settings, run, list(feed_states.values()), articles, matches, keys, feed_links, result.errors)
         result.snapshot_path = publish_snapshot_task(settings)
     result.feed_rows = [rows[name] for name in sorted(rows)]
