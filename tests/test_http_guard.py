@@ -395,7 +395,10 @@ def test_per_host_delay_and_concurrency(loopback: LoopbackServer) -> None:
     assert all(r.status == 200 for r in results)
     starts = sorted(r.started for r in loopback.requests)
     gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
-    assert min(gaps) >= 0.25 - 0.02, gaps
+    # The server sees a request once its connection is up, so a fresh connection's setup can shift one
+    # observed start a little later than the client sent it; without the delay the gap would be ~0.
+    assert min(gaps) >= 0.25 * 0.8, gaps
+    assert sum(gaps) / len(gaps) >= 0.25 - 0.01, gaps
     assert loopback.max_in_flight <= 2
     assert loopback.max_in_flight == 2  # the cap, not serialisation, is what limited it
 
