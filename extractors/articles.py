@@ -18,12 +18,16 @@ import threading
 import unicodedata
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Sequence
+from collections.abc import Callable
+from typing import Sequence, TypeVar
 
 from extractors.article_text import extract_text
 from extractors.language import detect_language, warm_up
 from extractors.urls import article_id_for, outlet_of, url_key
 from newswatch.records import Article, ExtractedText, FetchedPage
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 LOGGER = logging.getLogger(__name__)
 
@@ -240,20 +244,28 @@ class ExtractionPool:
 
     def build_articles(self, pages: Sequence[FetchedPage]) -> list[Article]:
         """Articles for `pages`, in the same order."""
-        pages = list(pages)
+        return self.map(_build_chunk, pages)
+
+    def map(self, function: Callable[[list[T]], list[R]], items: Sequence[T]) -> list[R]:
+        """`function` over chunks of `items` in the workers; one result per item, in order.
+
+        `function` must be importable by the workers (a module-level function) and return one
+        result per item of its chunk. A chunk whose worker died is redone in this process.
+        """
+        pages = list(items)
         if not pages:
             return []
         if self._closed:
             raise RuntimeError("ExtractionPool is closed")
         if self.workers == 1:
-            return _build_chunk(pages)
+            return function(pages)
 
         # ~4 chunks per worker: pages differ in cost (10-150 ms), so smaller chunks balance better,
         # while each chunk costs a round trip (pickling ~360 kB of HTML a page is the bulk of it and
         # is paid whatever the chunking). Batches from several threads interleave in one queue.
         size = self.chunk_size or max(1, min(16, math.ceil(len(pages) / (self.workers * 4))))
         chunks = [pages[i : i + size] for i in range(0, len(pages), size)]
-        futures: list[Future[list[Article]] | None] = []
+        futures: list[Future[list[R]] | None] = []
         retired: ProcessPoolExecutor | None = None
         with self._lock:  # submitting only queues the work: cheap, and no recycle can race it
             if self._closed:
@@ -266,17 +278,17 @@ class ExtractionPool:
             executor, generation = self._ensure_executor(), self._generation
             for chunk in chunks:
                 try:
-                    futures.append(executor.submit(_build_chunk, chunk))
+                    futures.append(executor.submit(function, chunk))
                 except (BrokenProcessPool, RuntimeError):  # broken
                     futures.append(None)
             self._submitted += len(chunks)
         if retired is not None:
             retired.shutdown(wait=False)  # its queued chunks still complete; then its workers exit
 
-        results: list[Article] = []
+        results: list[R] = []
         broken = False
         for chunk, future in zip(chunks, futures):
-            articles: list[Article] | None = None
+            articles: list[R] | None = None
             if future is not None:
                 try:
                     articles = future.result()
@@ -287,7 +299,7 @@ class ExtractionPool:
             else:
                 broken = True
             if articles is None or len(articles) != len(chunk):
-                articles = _build_chunk(chunk)  # in-process: slower, but the batch is complete
+                articles = function(chunk)  # in-process: slower, but the batch is complete
             results.extend(articles)
         if broken:
             self._rebuild(generation)

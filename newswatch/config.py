@@ -129,6 +129,29 @@ class CorpusConfig(_Section):
     seed_path: Path = BUNDLED_SEED_CORPUS
 
 
+class NoveltyConfig(_Section):
+    """How a matched article is diffed against the corpus (docs/novelty.md explains each knob).
+    The defaults were chosen on the labelled evaluation set in tests/novelty_eval (`make eval`)."""
+
+    # The corpus: the seed plus articles published (or stored) in the last `lookback_days`.
+    lookback_days: float = Field(default=30, gt=0)
+    # Estimated Jaccard similarity of wording (MinHash of word 3-grams) above which an earlier
+    # article is the same text: a syndicated copy or a republication.
+    duplicate_similarity: float = Field(default=0.5, gt=0, le=1)
+    # A sentence is known when one corpus sentence covers this share of its content terms
+    # (weighted by rarity); below it the sentence is new.
+    known_sentence_similarity: float = Field(default=0.6, gt=0, le=1)
+    # Share of an article's content (weighted) found nearly verbatim in one earlier article that
+    # makes it a republication even when the whole texts differ in length.
+    verbatim_share: float = Field(default=0.8, gt=0, le=1)
+    # Sentences an article must share with an earlier one to belong to the same story.
+    story_shared_sentences: int = Field(default=2, ge=1)
+    # New facts (numbers, names, quotes) that make an article a development.
+    min_new_facts: int = Field(default=1, ge=1)
+    # Share of the article's content (weighted) that must be new besides the facts.
+    min_novel_share: float = Field(default=0.1, ge=0, le=1)
+
+
 class FeedConfig(_Section):
     name: str
     url: str
@@ -209,6 +232,7 @@ class Settings(_Section):
     storage: StorageConfig = StorageConfig()
     fetch: FetchConfig = FetchConfig()
     corpus: CorpusConfig = CorpusConfig()
+    novelty: NoveltyConfig = NoveltyConfig()
     feeds: list[FeedConfig] = Field(default_factory=list)
     topics: list[TopicConfig] = Field(default_factory=list)
     channels: list[ChannelConfig] = Field(default_factory=list)

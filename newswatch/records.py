@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 FeedStatus = Literal["ok", "not_modified", "failed", "backoff"]
 # Where an article's text came from: the fetched page, the feed's own summary (page unusable),
@@ -129,6 +129,64 @@ class ArticleMatch:
 
 
 @dataclass(slots=True)
+class ArticleFingerprint:
+    """What the corpus remembers of a German article; one row of `article_fingerprints`.
+    Made by novelty/fingerprint.py; the diff's index is built from these."""
+
+    article_id: str
+    version: int
+    story_id: str  # the story the article belongs to (its own id until it joins one)
+    sentences: list[str]
+    signature: bytes  # MinHash of its wording: 128 uint32 values
+    sentence_terms: bytes  # uint32 hashes of each sentence's content terms, concatenated
+    sentence_lengths: bytes  # uint16 number of terms of each sentence
+    number_keys: list[str]  # "52 gefang": a number and the stem of what it counts
+    name_codes: list[str]  # Cologne phonetic codes of the names it mentions
+    # Not stored: the sentence analysis the diff of this article itself needs.
+    analysis: list[Any] = field(default_factory=list, repr=False, compare=False)
+
+
+@dataclass(slots=True)
+class CorpusEntry:
+    """A stored article as the corpus index reads it (fingerprint without sentence texts)."""
+
+    article_id: str
+    story_id: str
+    outlet: str | None
+    published_at: datetime | None
+    is_seed: bool
+    signature: bytes
+    sentence_terms: bytes
+    sentence_lengths: bytes
+    number_keys: list[str]
+    name_codes: list[str]
+
+
+@dataclass(slots=True)
+class Development:
+    """The diff of a matched German article against the corpus; one row of `developments`."""
+
+    article_id: str
+    decision: str  # "new_development", "update", "rehash" or "duplicate"
+    novelty_score: float  # 0..1: how much of the article, and how many facts, are new
+    story_id: str  # the article that started the story (its own id for a new story)
+    topic_ids: list[str]
+    novel_sentences: list[str]
+    # {"kind": "number"|"name"|"quote", "text": as written, "key": what it is compared by,
+    #  "sentence": its sentence number}
+    new_facts: list[dict[str, object]]
+    # Every sentence: {"text", "novel", "similarity", "counterpart_article_id", "counterpart_text"}
+    sentences: list[dict[str, object]]
+    closest_article_id: str | None  # the earlier article most like this one
+    closest_similarity: float | None  # estimated Jaccard of wording, or share of content it covers
+    duplicate_of: str | None  # for "duplicate": the earlier article this one copies
+    sentence_count: int
+    novel_sentence_count: int
+    decided_at: datetime
+    run_id: str | None = None
+
+
+@dataclass(slots=True)
 class RunError:
     """A problem one pass met with one input; one row of `run_errors`. The pass went on."""
 
@@ -156,3 +214,4 @@ class RunSummary:
     articles_stored: int = 0
     german_articles: int = 0
     matched_articles: int = 0
+    developments: int = 0  # new_development + update decisions

@@ -163,4 +163,72 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        3,
+        "novelty: article fingerprints (the corpus index), developments and stories",
+        """
+        -- What the corpus remembers of each German article; the diff's index is built from it.
+        CREATE TABLE article_fingerprints (
+            article_id       VARCHAR PRIMARY KEY,
+            version          INTEGER NOT NULL,
+            story_id         VARCHAR NOT NULL,
+            sentences        VARCHAR[] NOT NULL,
+            signature        BLOB NOT NULL,
+            sentence_terms   BLOB NOT NULL,
+            sentence_lengths BLOB NOT NULL,
+            number_keys      VARCHAR[] NOT NULL,
+            name_codes       VARCHAR[] NOT NULL,
+            indexed_at       TIMESTAMPTZ NOT NULL
+        );
+
+        -- One decision per matched German article, with its evidence.
+        CREATE TABLE developments (
+            article_id           VARCHAR PRIMARY KEY,
+            decision             VARCHAR NOT NULL,
+            novelty_score        DOUBLE NOT NULL,
+            story_id             VARCHAR NOT NULL,
+            topic_ids            VARCHAR[] NOT NULL,
+            novel_sentences      VARCHAR[] NOT NULL,
+            new_facts            JSON NOT NULL,
+            sentences            JSON NOT NULL,
+            closest_article_id   VARCHAR,
+            closest_similarity   DOUBLE,
+            duplicate_of         VARCHAR,
+            sentence_count       INTEGER NOT NULL,
+            novel_sentence_count INTEGER NOT NULL,
+            decided_at           TIMESTAMPTZ NOT NULL,
+            run_id               VARCHAR
+        );
+
+        ALTER TABLE runs ADD COLUMN developments INTEGER NOT NULL DEFAULT 0;
+
+        -- Every story: its articles (seed and unmatched coverage included) and outlets.
+        CREATE VIEW stories AS
+            SELECT
+                f.story_id,
+                min(coalesce(a.published_at, a.stored_at)) AS first_seen,
+                max(coalesce(a.published_at, a.stored_at)) AS last_seen,
+                count(*) AS articles,
+                list(DISTINCT coalesce(a.site_name, a.outlet)) AS outlets,
+                count(d.article_id) FILTER (WHERE d.decision IN ('new_development', 'update')) AS developments,
+                arg_min(a.title, coalesce(a.published_at, a.stored_at)) AS first_title
+            FROM article_fingerprints f
+            JOIN articles a USING (article_id)
+            LEFT JOIN developments d USING (article_id)
+            GROUP BY f.story_id;
+
+        -- Developments with their article and the story's other outlets ("also reported by").
+        CREATE VIEW development_reports AS
+            SELECT
+                d.*,
+                a.title, a.url, a.outlet, a.site_name, a.published_at,
+                list_filter(s.outlets, o -> o IS DISTINCT FROM coalesce(a.site_name, a.outlet)) AS also_reported_by
+            FROM developments d
+            JOIN articles a USING (article_id)
+            LEFT JOIN stories s USING (story_id);
+        """,
+    ),
+)
+
 LATEST_VERSION = MIGRATIONS[-1].version

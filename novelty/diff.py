@@ -1,0 +1,231 @@
+"""The decision for one matched article: new development, update, rehash or duplicate.
+
+Evidence first, then the decision (docs/novelty.md has the reasoning and the measured figures):
+
+1. Wording: MinHash LSH finds earlier articles with nearly the same text (a syndicated copy, a
+   republication with a new headline or a trimmed intro).
+2. Sentences: each sentence's closest corpus sentence; a sentence no corpus sentence covers to
+   `known_sentence_similarity` is novel. The corpus articles that cover most of this article
+   are its closest articles; sharing `story_shared_sentences` with one puts it in that story.
+3. Facts: numbers with what they count, names and organisations, direct quotes. A number is
+   known when the corpus reported it for the same noun or the closest articles carry the same
+   value (`52 Häftlinge` after `52 politische Gefangene`); a name when any corpus sentence
+   used it; a quote when a corpus sentence covers it.
+4. Decision: a copy of an earlier article with no new fact is a `duplicate`; an article with at
+   least `min_new_facts` new facts and `min_novel_share` of new content is an `update` when
+   it belongs to a known story, else a `new_development`; anything else is a `rehash`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+
+from matching.normalise import word_keys
+from newswatch.config import NoveltyConfig
+from newswatch.records import Development
+from newswatch.records import ArticleFingerprint
+from novelty.fingerprint import term_arrays
+from novelty.index import CorpusIndex
+from novelty.text import NumberFact, content_terms, direct_quotes, phonetic_code, term_hash
+
+NEW_DEVELOPMENT, UPDATE, REHASH, DUPLICATE = "new_development", "update", "rehash", "duplicate"
+ALERTING = frozenset({NEW_DEVELOPMENT, UPDATE})
+# Sentences with fewer content terms (bylines, credits, "Lesen Sie auch") say nothing by themselves.
+MIN_SENTENCE_TERMS = 3
+# Names in a sentence this short are bylines and credits, not news.
+MIN_NAME_SENTENCE_TERMS = 4
+MIN_QUOTE_TERMS = 2  # „Ich bin frei, aber mein Land ist es nicht“ is a quote worth comparing
+RELATED_ARTICLES = 5  # closest articles whose numbers count as known
+
+
+@dataclass(slots=True)
+class SentenceVerdict:
+    text: str
+    weight: float
+    novel: bool
+    similarity: float
+    counterpart: tuple[int, int] | None  # (article position, sentence number)
+
+
+def diff_article(
+    fingerprint: ArticleFingerprint,
+    index: CorpusIndex,
+    config: NoveltyConfig,
+    *,
+    topic_ids: list[str],
+    decided_at: datetime,
+    run_id: str | None = None,
+) -> Development:
+    analysis = fingerprint.analysis
+    terms = term_arrays(fingerprint)
+
+    near = index.near_duplicates(fingerprint.signature, config.duplicate_similarity)
+    near = [(position, score) for position, score in near if index.articles[position].article_id != fingerprint.article_id]
+
+    verdicts: list[SentenceVerdict] = []
+    coverage: dict[int, float] = defaultdict(float)  # article position -> weight of our sentences it covers
+    verbatim: dict[int, float] = defaultdict(float)
+    shared: dict[int, int] = defaultdict(int)
+    for sentence, sentence_terms in zip(analysis, terms, strict=True):
+        if len(sentence_terms) < MIN_SENTENCE_TERMS:
+            verdicts.append(SentenceVerdict(sentence.text, 0.0, False, 0.0, None))
+            continue
+        weights = index.weights(sentence_terms.tolist())
+        weight = float(sum(weights))
+        best = index.closest_sentence(sentence_terms, weights)
+        similarity = best.similarity if best else 0.0
+        known = similarity >= config.known_sentence_similarity
+        if known and best is not None:
+            coverage[best.article] += weight
+            shared[best.article] += 1
+            if similarity >= 0.9:
+                verbatim[best.article] += weight
+        verdicts.append(SentenceVerdict(
+            sentence.text, weight, not known, similarity,
+            (best.article, best.sentence) if best is not None and similarity > 0 else None,
+        ))
+
+    total_weight = sum(v.weight for v in verdicts) or 1.0
+    novel_weight = sum(v.weight for v in verdicts if v.novel)
+    novel_share = novel_weight / total_weight
+
+    related = sorted(coverage, key=lambda p: -coverage[p])[:RELATED_ARTICLES]
+    related_positions = [p for p, _ in near[:RELATED_ARTICLES]] + related
+    new_facts = _new_facts(fingerprint, verdicts, index, related_positions, config.known_sentence_similarity)
+
+    story_position = None
+    if near:
+        story_position = near[0][0]
+    elif related and shared[related[0]] >= config.story_shared_sentences:
+        story_position = related[0]
+    copy_source = near[0][0] if near else None
+    if copy_source is None and verbatim:
+        source = max(verbatim, key=lambda p: verbatim[p])
+        if verbatim[source] / total_weight >= config.verbatim_share:
+            copy_source = source
+
+    material = len(new_facts) >= config.min_new_facts and novel_share >= config.min_novel_share
+    if material:
+        decision = UPDATE if story_position is not None else NEW_DEVELOPMENT
+    elif copy_source is not None:
+        decision = DUPLICATE
+    else:
+        decision = REHASH
+    novelty_score = round(0.5 * novel_share + 0.5 * min(1.0, len(new_facts) / 3), 4)
+
+    if near:
+        closest, closest_similarity = near[0][0], near[0][1]
+    elif related:
+        closest, closest_similarity = related[0], coverage[related[0]] / total_weight
+    else:
+        closest, closest_similarity = None, None
+    story_id = index.articles[story_position].story_id if story_position is not None else fingerprint.article_id
+
+    return Development(
+        article_id=fingerprint.article_id,
+        decision=decision,
+        novelty_score=novelty_score,
+        story_id=story_id,
+        topic_ids=sorted(topic_ids),
+        novel_sentences=[v.text for v in verdicts if v.novel],
+        new_facts=new_facts,
+        sentences=[
+            {
+                "text": v.text,
+                "novel": v.novel,
+                "similarity": round(v.similarity, 3),
+                "counterpart_article_id": index.articles[v.counterpart[0]].article_id if v.counterpart else None,
+                "counterpart_sentence": v.counterpart[1] if v.counterpart else None,
+            }
+            for v in verdicts
+        ],
+        closest_article_id=index.articles[closest].article_id if closest is not None else None,
+        closest_similarity=round(closest_similarity, 4) if closest_similarity is not None else None,
+        duplicate_of=index.articles[copy_source].article_id if decision == DUPLICATE and copy_source is not None else None,
+        sentence_count=sum(1 for v in verdicts if v.weight > 0),
+        novel_sentence_count=sum(1 for v in verdicts if v.novel),
+        decided_at=decided_at,
+        run_id=run_id,
+    )
+
+
+def _new_facts(
+    fingerprint: ArticleFingerprint,
+    verdicts: list[SentenceVerdict],
+    index: CorpusIndex,
+    related: list[int],
+    known_similarity: float,
+) -> list[dict[str, object]]:
+    related_values = {key.split(" ", 1)[0] for p in related for key in index.number_keys(p)}
+    facts: list[dict[str, object]] = []
+    seen: set[str] = set()
+    for number, (sentence, verdict) in enumerate(zip(fingerprint.analysis, verdicts, strict=True)):
+        for fact in sentence.numbers:
+            if fact.key in seen or _number_known(fact, index, related_values):
+                continue
+            seen.add(fact.key)
+            facts.append({"kind": "number", "text": fact.text, "key": fact.key, "sentence": number})
+        if len(sentence.terms) < MIN_NAME_SENTENCE_TERMS:
+            continue
+        for surface, key in sentence.names:
+            if key in seen:
+                continue
+            seen.add(key)
+            if any(index.knows_term(term_hash(k)) for k in (key, *word_keys(key))):
+                continue
+            code = phonetic_code(surface)
+            if code is not None and index.knows_name_code(code):
+                continue  # a known name in another transliteration
+            facts.append({"kind": "name", "text": surface, "key": key, "sentence": number})
+    sentence_of_quote = _quote_sentences(fingerprint.sentences)
+    for quote in direct_quotes("\n".join(fingerprint.sentences)):
+        if quote in seen or _quote_known(quote, index, known_similarity):
+            continue
+        seen.add(quote)
+        facts.append({"kind": "quote", "text": quote, "key": quote, "sentence": sentence_of_quote(quote)})
+    return facts
+
+
+def _number_known(fact: NumberFact, index: CorpusIndex, related_values: set[str]) -> bool:
+    """Known when reported for the same noun, by a closely related article whatever the noun
+    (`52 Häftlinge` after `52 politische Gefangene`), or, for numbers from 10 up, anywhere at
+    all: small numbers recur everywhere, large ones rarely by chance."""
+    if index.knows_number(fact.key) or fact.value in related_values:
+        return True
+    try:
+        return float(fact.value) >= 10 and index.knows_value(fact.value)
+    except ValueError:
+        return False
+
+
+# Inside a quote a sentence ends where the next begins with a capital (abbreviations are rare
+# in speech); splitting here spares the main process the sentence splitter's 100 MB.
+_QUOTE_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-ZÄÖÜ])")
+
+
+def _quote_known(quote: str, index: CorpusIndex, known_similarity: float) -> bool:
+    """A quote is known when the corpus has each of its sentences (a long quote may have been
+    split differently, or cut short, by the outlet that reported it first)."""
+    informative = 0
+    for sentence in _QUOTE_SENTENCE_END.split(quote):
+        terms = np.array(sorted({term_hash(t) for t in content_terms(sentence)}), dtype=np.uint32)
+        if len(terms) < MIN_QUOTE_TERMS:
+            continue
+        informative += 1
+        best = index.closest_sentence(terms)
+        if best is None or best.similarity < known_similarity:
+            return False
+    return informative > 0
+
+
+def _quote_sentences(sentences: list[str]):  # noqa: ANN202
+    def find(quote: str) -> int | None:
+        head = quote[:40]
+        return next((i for i, s in enumerate(sentences) if head in s), None)
+
+    return find
