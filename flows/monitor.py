@@ -1,7 +1,7 @@
 """The `monitor` flow: one pass over every feed, reading like the data flow in the guide.
 
-    feeds --poll--> new items --fetch--> pages --extract+language--> articles
-          --match topics--> matches --store--> snapshot
+    feeds --poll--> new items --fetch--> pages --extract+language+fingerprint--> articles
+          --match topics--> matches --diff against corpus--> developments --store--> snapshot
 
 Prefect sees one task per feed (`poll-<feed>`) and one per batch of its new items
 (`ingest-<feed>-<n>`: fetch and extract), so the UI shows what each feed did without paying task
@@ -16,7 +16,7 @@ from __future__ import annotations
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -34,7 +34,22 @@ from extractors.pages import fetch_page
 from newswatch.config import FeedConfig, FetchConfig, Settings, load_settings
 from matching.articles import match_articles
 from matching.matcher import TopicMatcher
-from newswatch.records import Article, ArticleMatch, FeedItem, FeedPoll, FeedState, FetchedPage, RunError, RunSummary
+from newswatch.records import (
+    Article,
+    ArticleFingerprint,
+    ArticleMatch,
+    Development,
+    FeedItem,
+    FeedPoll,
+    FeedState,
+    FetchedPage,
+    RunError,
+    RunSummary,
+)
+from novelty.diff import ALERTING
+from novelty.fingerprint import belongs_in_corpus, fingerprint_article, fingerprint_articles
+from novelty.index import CorpusIndex
+from novelty.stage import attach_counterpart_texts, counterpart_ids, diff_new_articles
 from storage import repository
 from storage.db import PassLock, connect, migrate, transaction
 from storage.seed import read_seed_corpus
@@ -62,6 +77,7 @@ class PassResult:
     run: RunSummary
     feed_rows: list[dict[str, object]] = field(default_factory=list)
     errors: list[RunError] = field(default_factory=list)
+    developments: list[dict[str, object]] = field(default_factory=list)
     snapshot_path: Path | None = None
 
 
@@ -71,10 +87,18 @@ class TransientFeedError(Exception):
 
 @task(name="prepare-storage", cache_policy=NO_CACHE)
 def prepare_storage(settings: Settings) -> StoredState:
-    """Upgrade the schema, load the seed corpus (idempotent), read feed state and known keys."""
+    """Upgrade the schema, load the seed corpus (idempotent), read feed state and known keys.
+
+    German articles without a fingerprint (the seed on the first pass, articles stored before the
+    corpus index existed) are fingerprinted here, once, so the corpus is complete.
+    """
     with connect(settings.storage.path, lock_timeout=settings.storage.lock_timeout_seconds) as db:
         migrate(db)
         seeded = repository.load_seed_articles(db, read_seed_corpus(settings.corpus.seed_path))
+        missing = repository.articles_without_fingerprint(db)
+        if missing:
+            with transaction(db):
+                repository.store_fingerprints(db, [fingerprint_article(a) for a in missing], _now())
         return StoredState(repository.read_feed_states(db), repository.read_known_keys(db), seeded)
 
 
@@ -104,8 +128,9 @@ def ingest_batch(
     batch: int,
     items: list[FeedItem],
     config: FetchConfig,
-) -> list[Article]:
-    """Fetch one batch of a feed's new items and extract them in the worker processes.
+) -> tuple[list[Article], list[ArticleFingerprint]]:
+    """Fetch one batch of a feed's new items, extract them and fingerprint the German ones for the
+    corpus, all in the worker processes.
 
     Fetching and extracting in one task keeps page HTML alive only inside it: the task returns
     articles, so memory stays bounded by the batches in flight, not by the whole pass.
@@ -113,7 +138,8 @@ def ingest_batch(
     # Politeness per host is enforced inside the Fetcher; these threads only overlap waiting.
     with ThreadPoolExecutor(max_workers=config.per_host_concurrency) as threads:
         pages = list(threads.map(lambda item: fetch_page(fetcher, item, config), items))
-    return pool.build_articles(pages)
+    articles = pool.build_articles(pages)
+    return articles, pool.map(fingerprint_articles, [a for a in articles if belongs_in_corpus(a)])
 
 
 @task(name="match-topics", cache_policy=NO_CACHE)
@@ -124,6 +150,36 @@ def match_topics(settings: Settings, articles: list[Article]) -> list[ArticleMat
     return match_articles(TopicMatcher(settings.topics), articles, _now())
 
 
+@task(name="diff-against-corpus", cache_policy=NO_CACHE)
+def diff_against_corpus(
+    settings: Settings,
+    run_id: str,
+    articles: list[Article],
+    fingerprints: dict[str, ArticleFingerprint],
+    matches: list[ArticleMatch],
+) -> list[Development]:
+    """Each matched German article against the seed and the stored articles of the look-back
+    window (and the pass's earlier articles): new development, update, rehash or duplicate."""
+    now = _now()
+    since = now - timedelta(days=settings.novelty.lookback_days)
+    with connect(settings.storage.path, lock_timeout=settings.storage.lock_timeout_seconds) as db:
+        index = CorpusIndex(repository.read_corpus(db, since))
+    topics: dict[str, list[str]] = {}
+    for match in matches:
+        topics.setdefault(match.article_id, []).append(match.topic_id)
+    developments = diff_new_articles(
+        index, articles, fingerprints, topics, settings.novelty, decided_at=now, run_id=run_id
+    )
+    needed = counterpart_ids(developments)
+    sentences = {article_id: fingerprints[article_id].sentences for article_id in needed if article_id in fingerprints}
+    missing = needed - sentences.keys()
+    if missing:
+        with connect(settings.storage.path, lock_timeout=settings.storage.lock_timeout_seconds) as db:
+            sentences.update(repository.read_sentences(db, missing))
+    attach_counterpart_texts(developments, sentences)
+    return developments
+
+
 @task(name="store-pass", cache_policy=NO_CACHE)
 def store_pass(
     settings: Settings,
@@ -131,6 +187,8 @@ def store_pass(
     feed_states: list[FeedState],
     articles: list[Article],
     matches: list[ArticleMatch],
+    fingerprints: list[ArticleFingerprint],
+    developments: list[Development],
     keys: list[tuple[str, str, str]],
     feed_links: list[tuple[str, str]],
     errors: list[RunError],
@@ -140,6 +198,8 @@ def store_pass(
         with transaction(db):
             stored = repository.store_articles(db, articles, _now(), run.run_id)
             repository.store_matches(db, matches, run.run_id)
+            repository.store_fingerprints(db, fingerprints, _now())
+            repository.store_developments(db, developments)
             repository.store_keys(db, keys)
             repository.store_feed_links(db, feed_links, run.started_at, run.run_id)
             repository.store_feed_states(db, feed_states)
@@ -211,10 +271,11 @@ def run_pass(settings: Settings) -> PassResult:
                     extractions.append((feed.name, future))
 
             articles: list[Article] = []
+            fingerprints: dict[str, ArticleFingerprint] = {}
             keys: list[tuple[str, str, str]] = []
             for feed_name, future in extractions:
                 try:
-                    batch = future.result()
+                    batch, batch_fingerprints = future.result()
                 except Exception as error:  # noqa: BLE001 - a crashed batch is retried next pass
                     # Its items are not stored, and the feed keeps its old validators (ETag, hash),
                     # so the next pass downloads the feed again and sees them as new.
@@ -242,6 +303,10 @@ def run_pass(settings: Settings) -> PassResult:
                     keys.extend((key, article.article_id, kind) for key, kind in article_keys)
                     feed_links.append((feed_name, article.article_id))
                     articles.append(article)
+                fingerprints.update((f.article_id, f) for f in batch_fingerprints)
+
+        stored_ids = {a.article_id for a in articles}  # canonical duplicates were dropped above
+        fingerprints = {k: f for k, f in fingerprints.items() if k in stored_ids}
 
         matches = match_topics(settings, articles)
         matched_ids = {m.article_id for m in matches}
@@ -249,18 +314,30 @@ def run_pass(settings: Settings) -> PassResult:
         run.matched_articles = len(matched_ids)
         for row in rows.values():
             row.update(stored=0, german=0, matched=0)
+        developments = diff_against_corpus(settings, run.run_id, articles, fingerprints, matches)
+        alerting = {d.article_id for d in developments if d.decision in ALERTING}
+        run.developments = len(alerting)
+        for row in rows.values():
+            row.update(developments=0)
         for article in articles:  # one pass, not one scan of all articles per feed
             row = rows[article.feed_name]
             row["stored"] += 1
             row["german"] += article.language == "de"
             row["matched"] += article.article_id in matched_ids
-        store_pass(settings, run, list(feed_states.values()), articles, matches, keys, feed_links, result.errors)
+            row["developments"] += article.article_id in alerting
+        store_pass(
+            settings, run, list(feed_states.values()), articles, matches, list(fingerprints.values()),
+            developments, keys, feed_links, result.errors,
+        )
+        result.developments = _development_rows(developments, articles)
         result.snapshot_path = publish_snapshot_task(settings)
     result.feed_rows = [rows[name] for name in sorted(rows)]
     _publish_run_artifact(result)
     logger.info(
-        "pass %s: %d feeds polled, %d failed, %d new items, %d articles stored (%d German)",
+        "pass %s: %d feeds polled, %d failed, %d new items, %d articles stored (%d German, %d matched, "
+        "%d new developments or updates)",
         run.run_id, run.feeds_polled, run.feeds_failed, run.new_items, run.articles_stored, run.german_articles,
+        run.matched_articles, run.developments,
     )
     return result
 
@@ -295,8 +372,33 @@ def _count_poll(run: RunSummary, poll: FeedPoll) -> None:
         run.feeds_not_modified += 1
 
 
+def _development_rows(developments: list[Development], articles: list[Article]) -> list[dict[str, object]]:
+    by_id = {a.article_id: a for a in articles}
+    rows = []
+    for development in developments:
+        article = by_id[development.article_id]
+        rows.append({
+            "published": article.published_at.isoformat(timespec="minutes") if article.published_at else "",
+            "outlet": article.site_name or article.outlet or "",
+            "topics": ", ".join(development.topic_ids),
+            "decision": development.decision,
+            "novelty": development.novelty_score,
+            "title": article.title or "",
+            "url": article.url,
+        })
+    return rows
+
+
 def _publish_run_artifact(result: PassResult) -> None:
     run = result.run
+    create_table_artifact(
+        key="monitor-developments",
+        table=result.developments or [{"decision": "(no matched articles this pass)"}],
+        description=(
+            f"Pass {run.run_id}: {len(result.developments)} matched articles diffed against the corpus, "
+            f"{run.developments} new developments or updates."
+        ),
+    )
     create_table_artifact(
         key="monitor-feeds",
         table=result.feed_rows or [{"feed": "(no feeds configured)"}],
@@ -327,5 +429,6 @@ def monitor(config_path: str) -> dict[str, object]:
         "articles_stored": run.articles_stored,
         "german_articles": run.german_articles,
         "matched_articles": run.matched_articles,
+        "developments": run.developments,
         "snapshot": str(result.snapshot_path),
     }

@@ -144,8 +144,10 @@ class NoveltyConfig(_Section):
     # Share of an article's content (weighted) found nearly verbatim in one earlier article that
     # makes it a republication even when the whole texts differ in length.
     verbatim_share: float = Field(default=0.8, gt=0, le=1)
-    # Sentences an article must share with an earlier one to belong to the same story.
+    # Sentences an article must share with an earlier one to belong to the same story, and the
+    # share of its content they must carry (so an agency's boilerplate lines do not make a story).
     story_shared_sentences: int = Field(default=2, ge=1)
+    story_shared_share: float = Field(default=0.15, ge=0, le=1)
     # New facts (numbers, names, quotes) that make an article a development.
     min_new_facts: int = Field(default=1, ge=1)
     # Share of the article's content (weighted) that must be new besides the facts.

@@ -101,7 +101,11 @@ def diff_article(
     story_position = None
     if near:
         story_position = near[0][0]
-    elif related and shared[related[0]] >= config.story_shared_sentences:
+    elif (
+        related
+        and shared[related[0]] >= config.story_shared_sentences
+        and coverage[related[0]] / total_weight >= config.story_shared_share
+    ):
         story_position = related[0]
     copy_source = near[0][0] if near else None
     if copy_source is None and verbatim:

@@ -120,7 +120,8 @@ _NOT_COUNTED = frozenset(
     fold(w) for w in (
         "Uhr", "Jahr", "Jahre", "Jahren", "Jahres", "Prozentpunkte", "Mal", "Seite", "Seiten", "Nr",
         "Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober",
-        "November", "Dezember", "Minuten", "Lesezeit",
+        "November", "Dezember", "Minuten", "Min", "Lesezeit", "Wörter", "Zeichen", "Kommentare", "Bilder",
+        "Fotos", "Seiten", "Priorität",
     )
 )
 

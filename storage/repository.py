@@ -10,12 +10,24 @@ from typing import Any
 
 import duckdb
 
-from newswatch.records import Article, ArticleMatch, FeedState, RunError, RunSummary
+from newswatch.records import (
+    Article,
+    ArticleFingerprint,
+    ArticleMatch,
+    CorpusEntry,
+    Development,
+    FeedState,
+    RunError,
+    RunSummary,
+)
 from storage.db import transaction
 
 _ARTICLE_COLUMNS = [f.name for f in dataclasses.fields(Article)]
 _FEED_COLUMNS = [f.name for f in dataclasses.fields(FeedState)]
 _RUN_COLUMNS = [f.name for f in dataclasses.fields(RunSummary)]
+_FINGERPRINT_COLUMNS = [f.name for f in dataclasses.fields(ArticleFingerprint) if f.name != "analysis"]
+_DEVELOPMENT_COLUMNS = [f.name for f in dataclasses.fields(Development)]
+_JSON_COLUMNS = {"new_facts", "sentences"}
 
 
 def _row(record: Any, columns: Sequence[str]) -> list[Any]:
@@ -126,3 +138,66 @@ def load_seed_articles(connection: duckdb.DuckDBPyConnection, articles: Sequence
         stored = store_articles(connection, articles, datetime.now(UTC), run_id=None)
         store_keys(connection, [(a.url_key, a.article_id, "seed") for a in articles])
     return stored
+
+
+# --- novelty ---------------------------------------------------------------------------------------
+
+
+def store_fingerprints(
+    connection: duckdb.DuckDBPyConnection, fingerprints: Iterable[ArticleFingerprint], indexed_at: datetime
+) -> None:
+    """Fingerprints of new corpus articles; an article fingerprinted before keeps its first one."""
+    rows = [_row(f, _FINGERPRINT_COLUMNS) + [indexed_at] for f in fingerprints]
+    columns = _FINGERPRINT_COLUMNS + ["indexed_at"]
+    _insert(connection, "INSERT INTO article_fingerprints", columns, rows, "ON CONFLICT DO NOTHING")
+
+
+def store_developments(connection: duckdb.DuckDBPyConnection, developments: Iterable[Development]) -> None:
+    """Decisions of the pass; an article decided before keeps its first decision (reruns)."""
+    rows = [
+        [json.dumps(value, ensure_ascii=False) if column in _JSON_COLUMNS else value
+         for column, value in zip(_DEVELOPMENT_COLUMNS, _row(d, _DEVELOPMENT_COLUMNS), strict=True)]
+        for d in developments
+    ]
+    _insert(connection, "INSERT INTO developments", _DEVELOPMENT_COLUMNS, rows, "ON CONFLICT DO NOTHING")
+
+
+def read_corpus(connection: duckdb.DuckDBPyConnection, since: datetime) -> list[CorpusEntry]:
+    """The corpus the diff compares against: the seed, and German articles published (or, without
+    a publication date, stored) since `since`, oldest first."""
+    rows = connection.execute(
+        """
+        SELECT f.article_id, f.story_id, coalesce(a.site_name, a.outlet), a.published_at, a.is_seed,
+               f.signature, f.sentence_terms, f.sentence_lengths, f.number_keys, f.name_codes
+        FROM article_fingerprints f JOIN articles a USING (article_id)
+        WHERE a.is_seed OR coalesce(a.published_at, a.stored_at) >= ?
+        ORDER BY f.indexed_at, coalesce(a.published_at, a.stored_at), f.article_id
+        """,
+        [since],
+    ).fetchall()
+    return [CorpusEntry(*row) for row in rows]
+
+
+def read_sentences(connection: duckdb.DuckDBPyConnection, article_ids: Iterable[str]) -> dict[str, list[str]]:
+    """The stored sentences of the given articles (for showing where the corpus said something)."""
+    ids = sorted(set(article_ids))
+    if not ids:
+        return {}
+    rows = connection.execute(
+        "SELECT article_id, sentences FROM article_fingerprints WHERE list_contains(?, article_id)", [ids]
+    ).fetchall()
+    return dict(rows)
+
+
+def articles_without_fingerprint(connection: duckdb.DuckDBPyConnection) -> list[Article]:
+    """German articles stored before the corpus index existed (or the seed), to fingerprint now."""
+    columns = ", ".join(f"a.{c}" for c in _ARTICLE_COLUMNS)
+    rows = connection.execute(
+        f"""
+        SELECT {columns} FROM articles a
+        WHERE a.language = 'de' AND length(trim(a.text)) > 0
+          AND NOT EXISTS (SELECT 1 FROM article_fingerprints f WHERE f.article_id = a.article_id)
+        ORDER BY coalesce(a.published_at, a.stored_at), a.article_id
+        """
+    ).fetchall()
+    return [Article(*row) for row in rows]

@@ -222,8 +222,8 @@ MIGRATIONS += (
         CREATE VIEW development_reports AS
             SELECT
                 d.*,
-                a.title, a.url, a.outlet, a.site_name, a.published_at,
-                list_filter(s.outlets, o -> o IS DISTINCT FROM coalesce(a.site_name, a.outlet)) AS also_reported_by
+                a.title, a.url, coalesce(a.site_name, a.outlet) AS outlet, a.published_at,
+                list_filter(s.outlets, lambda o: o IS DISTINCT FROM coalesce(a.site_name, a.outlet)) AS also_reported_by
             FROM developments d
             JOIN articles a USING (article_id)
             LEFT JOIN stories s USING (story_id);

@@ -1,0 +1,72 @@
+"""The novelty stage of a pass: every new German article joins the corpus; matched ones are diffed.
+
+Articles are taken in publication order, and each joins the index right after its own diff, so
+when two outlets carry the same news in one pass, the first is the development and the second
+its copy, exactly as if they had arrived in two passes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+
+from newswatch.config import NoveltyConfig
+from newswatch.records import Article, ArticleFingerprint, Development
+from novelty.diff import diff_article
+from novelty.fingerprint import corpus_entry
+from novelty.index import CorpusIndex
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def publication_order(article: Article) -> tuple[datetime, str]:
+    return (article.published_at or article.fetched_at or _EPOCH, article.article_id)
+
+
+def diff_new_articles(
+    index: CorpusIndex,
+    articles: Sequence[Article],
+    fingerprints: Mapping[str, ArticleFingerprint],
+    topics: Mapping[str, list[str]],
+    config: NoveltyConfig,
+    *,
+    decided_at: datetime,
+    run_id: str | None = None,
+) -> list[Development]:
+    """Diff the matched articles (`topics`: article id -> matched topic ids) and add every
+    fingerprinted article to `index`. Sets each fingerprint's story_id."""
+    developments: list[Development] = []
+    for article in sorted(articles, key=publication_order):
+        fingerprint = fingerprints.get(article.article_id)
+        if fingerprint is None:
+            continue  # not German, or no text: not part of the corpus
+        topic_ids = topics.get(article.article_id)
+        if topic_ids:
+            development = diff_article(
+                fingerprint, index, config, topic_ids=topic_ids, decided_at=decided_at, run_id=run_id
+            )
+            fingerprint.story_id = development.story_id
+            developments.append(development)
+        index.add(corpus_entry(fingerprint, outlet=article.site_name or article.outlet, published_at=article.published_at))
+    return developments
+
+
+def counterpart_ids(developments: Sequence[Development]) -> set[str]:
+    return {
+        str(sentence["counterpart_article_id"])
+        for development in developments
+        for sentence in development.sentences
+        if sentence.get("counterpart_article_id")
+    }
+
+
+def attach_counterpart_texts(developments: Sequence[Development], sentences: Mapping[str, list[str]]) -> None:
+    """Put the corpus sentence each sentence was compared with beside it, for desks and analysts."""
+    for development in developments:
+        for sentence in development.sentences:
+            article_id, number = sentence.get("counterpart_article_id"), sentence.get("counterpart_sentence")
+            texts = sentences.get(str(article_id)) if article_id else None
+            if texts is not None and isinstance(number, int) and 0 <= number < len(texts):
+                sentence["counterpart_text"] = texts[number]
+            else:
+                sentence["counterpart_text"] = None
