@@ -37,6 +37,10 @@ from flows.topics_cli import topics_app  # noqa: E402 - after the Prefect enviro
 
 app.add_typer(topics_app, name="topics")
 
+from flows.diff_cli import diff_command  # noqa: E402
+
+app.command("diff")(diff_command)
+
 ConfigOption = Annotated[
     Path, typer.Option("--config", "-c", help="Path to newswatch.toml.", show_default=True)
 ]

@@ -146,6 +146,7 @@ def show_database(snapshot: Path, console: Console) -> None:
         for outlet, title, language, source, chars, topics, feeds in rows:
             table.add_row(outlet or "", (title or "")[:70], language or "?", source, str(chars), topics or "", feeds or "")
         console.print(table)
+        show_developments(db, console)
         for url, error in db.execute(
             "SELECT url, fetch_error FROM articles WHERE text_source = 'feed_summary'"
         ).fetchall():
@@ -155,3 +156,21 @@ def show_database(snapshot: Path, console: Console) -> None:
         console.print(f"seed corpus articles (known coverage): {seed}")
         for name, status, last_status, error in health:
             console.print(f"feed {name}: {status} ({last_status}){' - ' + error if error else ''}")
+
+
+def show_developments(db: duckdb.DuckDBPyConnection, console: Console) -> None:
+    """The novelty decision of every matched article, with the facts that made it."""
+    table = Table(title="matched articles diffed against the corpus (developments)")
+    for column in ("decision", "novelty", "site", "title", "new facts", "also reported by"):
+        table.add_column(column)
+    rows = db.execute(
+        """
+        SELECT decision, novelty_score, outlet, title,
+               [f ->> 'text' FOR f IN CAST(new_facts AS JSON[])] AS facts, also_reported_by
+        FROM development_reports ORDER BY published_at, article_id
+        """
+    ).fetchall()
+    for decision, score, outlet, title, facts, also in rows:
+        shown = "; ".join(str(f)[:40] for f in facts[:3]) + (f" (+{len(facts) - 3})" if len(facts) > 3 else "")
+        table.add_row(decision, f"{score:.2f}", outlet or "", (title or "")[:60], shown, ", ".join(also or []))
+    console.print(table)

@@ -65,7 +65,25 @@ def split_sentences(text: str) -> list[str]:
         return []
     with _NLP_LOCK:  # the pipeline is shared; spaCy objects are not documented as thread-safe
         docs = list(_german_pipeline().pipe(blocks))
-    return [span.text for doc in docs for span in doc.sents if span.text.strip()]
+    sentences: list[str] = []
+    for doc in docs:
+        carried = ""
+        for span in doc.sents:
+            text = carried + span.text
+            carried = ""
+            # The sentencizer leaves an opening quote mark („ » ‚) at the end of the sentence
+            # before the quote; it belongs to the next one.
+            opening = _TRAILING_OPENING_QUOTE.search(text)
+            if opening:
+                carried, text = opening.group(1), text[: opening.start()].rstrip()
+            if text.strip():
+                sentences.append(text)
+        if carried and sentences:
+            sentences[-1] += " " + carried
+    return sentences
+
+
+_TRAILING_OPENING_QUOTE = re.compile(r"\s([„»‚]|\"(?=$))$")
 
 
 def term_hash(term: str) -> int:
