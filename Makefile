@@ -4,12 +4,13 @@
 UV := $(or $(shell command -v uv 2>/dev/null),python3 -m uv)
 VENV_STAMP := .venv/.synced-$(shell cat uv.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test bench setup clean help
+.PHONY: demo test bench eval setup clean help
 
 help:
 	@echo "make demo   - run the real pipeline on bundled recorded coverage (no internet needed)"
 	@echo "make test   - run the test suite"
-	@echo "make bench  - measure ingest throughput (results in bench/results/latest.json)"
+	@echo "make bench  - measure ingest, matching and diff cost (results in bench/results/latest.json)"
+	@echo "make eval   - precision and recall of the novelty decision on the labelled set (tests/novelty_eval)"
 
 setup: $(VENV_STAMP)
 
@@ -27,6 +28,9 @@ test: setup
 
 bench: setup
 	$(UV) run --no-sync python -m bench.run
+
+eval: setup
+	$(UV) run --no-sync python tests/novelty_eval/evaluate.py
 
 clean:
 	rm -rf .venv data .pytest_cache

@@ -18,6 +18,8 @@ Evidence first, then the decision (docs/novelty.md has the reasoning and the mea
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -39,7 +41,6 @@ ALERTING = frozenset({NEW_DEVELOPMENT, UPDATE})
 MIN_SENTENCE_TERMS = 3
 # Names in a sentence this short are bylines and credits, not news.
 MIN_NAME_SENTENCE_TERMS = 4
-MIN_QUOTE_TERMS = 2  # „Ich bin frei, aber mein Land ist es nicht“ is a quote worth comparing
 RELATED_ARTICLES = 5  # closest articles whose numbers count as known
 
 
@@ -98,29 +99,33 @@ def diff_article(
     related_positions = [p for p, _ in near[:RELATED_ARTICLES]] + related
     new_facts = _new_facts(fingerprint, verdicts, index, related_positions, config.known_sentence_similarity)
 
+    # Of several near-copies, the oldest is the original the others copied (the index keeps
+    # articles oldest first).
+    original = min(position for position, _ in near) if near else None
     story_position = None
-    if near:
-        story_position = near[0][0]
+    if original is not None:
+        story_position = original
     elif (
         related
         and shared[related[0]] >= config.story_shared_sentences
         and coverage[related[0]] / total_weight >= config.story_shared_share
     ):
         story_position = related[0]
-    copy_source = near[0][0] if near else None
+    copy_source = original
     if copy_source is None and verbatim:
         source = max(verbatim, key=lambda p: verbatim[p])
         if verbatim[source] / total_weight >= config.verbatim_share:
             copy_source = source
 
-    material = len(new_facts) >= config.min_new_facts and novel_share >= config.min_novel_share
+    fact_weight = sum(_fact_weight(fact) for fact in new_facts)
+    material = fact_weight >= config.min_new_facts and novel_share >= config.min_novel_share
     if material:
         decision = UPDATE if story_position is not None else NEW_DEVELOPMENT
     elif copy_source is not None:
         decision = DUPLICATE
     else:
         decision = REHASH
-    novelty_score = round(0.5 * novel_share + 0.5 * min(1.0, len(new_facts) / 3), 4)
+    novelty_score = round(0.5 * novel_share + 0.5 * min(1.0, fact_weight / 3), 4)
 
     if near:
         closest, closest_similarity = near[0][0], near[0][1]
@@ -186,13 +191,26 @@ def _new_facts(
             if code is not None and index.knows_name_code(code):
                 continue  # a known name in another transliteration
             facts.append({"kind": "name", "text": surface, "key": key, "sentence": number})
-    sentence_of_quote = _quote_sentences(fingerprint.sentences)
-    for quote in direct_quotes("\n".join(fingerprint.sentences)):
+    joined = "\n".join(fingerprint.sentences)
+    starts = list(itertools.accumulate((len(s) + 1 for s in fingerprint.sentences[:-1]), initial=0))
+    for quote, start in direct_quotes(joined):
         if quote in seen or _quote_known(quote, index, known_similarity):
             continue
         seen.add(quote)
-        facts.append({"kind": "quote", "text": quote, "key": quote, "sentence": sentence_of_quote(quote)})
+        sentence = bisect.bisect_right(starts, start) - 1
+        facts.append({"kind": "quote", "text": quote, "key": quote, "sentence": sentence})
     return facts
+
+
+def _fact_weight(fact: dict[str, object]) -> float:
+    """A small count (`zwei Sätze`, `drei Gründe`) is half a fact: commentary uses them by chance;
+    with a second new fact it still makes a development (`zwei Arbeitsgruppen` and a new name)."""
+    if fact["kind"] == "number":
+        try:
+            return 1.0 if float(str(fact["key"]).split(" ", 1)[0]) >= 10 else 0.5
+        except ValueError:
+            return 1.0
+    return 1.0
 
 
 def _number_known(fact: NumberFact, index: CorpusIndex, related_values: set[str]) -> bool:
@@ -215,21 +233,11 @@ _QUOTE_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-ZÄÖÜ])")
 def _quote_known(quote: str, index: CorpusIndex, known_similarity: float) -> bool:
     """A quote is known when the corpus has each of its sentences (a long quote may have been
     split differently, or cut short, by the outlet that reported it first)."""
-    informative = 0
     for sentence in _QUOTE_SENTENCE_END.split(quote):
         terms = np.array(sorted({term_hash(t) for t in content_terms(sentence)}), dtype=np.uint32)
-        if len(terms) < MIN_QUOTE_TERMS:
+        if len(terms) == 0:
             continue
-        informative += 1
         best = index.closest_sentence(terms)
         if best is None or best.similarity < known_similarity:
             return False
-    return informative > 0
-
-
-def _quote_sentences(sentences: list[str]):  # noqa: ANN202
-    def find(quote: str) -> int | None:
-        head = quote[:40]
-        return next((i for i, s in enumerate(sentences) if head in s), None)
-
-    return find
+    return True  # every sentence is known (a quote of nothing but stop words is no fact)

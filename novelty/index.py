@@ -237,9 +237,13 @@ class CorpusIndex:
         total = sum(weights)
         known = [t for t in term_list if self.document_frequency(t) > 0]
         rarest = sorted(known, key=lambda t: -weight_of[t])[:RAREST_TERMS]
+        # Candidates by the weight of the rare terms they share, not their number: one shared
+        # rare name outweighs three common words shared by hundreds of newer sentences.
         hits: Counter[int] = Counter()
         for term in rarest:
-            hits.update(self._newest_postings(term))
+            weight = weight_of[term]
+            for sentence_id in self._newest_postings(term):
+                hits[sentence_id] += weight
         best: Counterpart | None = None
         for sentence_id, _ in hits.most_common(CANDIDATES_SCORED):
             shared = np.intersect1d(terms, self._sentence_terms(sentence_id), assume_unique=True)

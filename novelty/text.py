@@ -17,7 +17,9 @@ Facts
     - numbers with the noun they count: `52 politische Gefangene` -> (52, `gefang`), also
       `zweiundfünfzig Häftlinge`; dates, times, years, ordinals and page numbers are not facts;
     - names and organisations: a capitalised word that is not a German word or compound in the
-      lexicon (`Coale`, `Belaruskali`, `Witkoff`), or an acronym (`OSZE`, `KGB`);
+      lexicon (`Coale`, `Witkoff`, `Bjaljazki`), or an acronym (`OSZE`, `KGB`). A name the
+      lexicon can read as a compound (`Belaruskali` = Belarus + Kali) is not recognised as a
+      name; its words still count in the sentence comparison;
     - direct quotes: text inside „…“, »…«, "…" of at least four words.
 """
 
@@ -54,7 +56,7 @@ def _stop_words() -> frozenset[str]:
 
 
 # A paragraph break, or a line that does not end like a sentence (headline, subheading, caption).
-_LINE_END = re.compile(r"\n\s*\n|(?<![.!?:;,“”\"»«)])\s*\n")
+_LINE_END = re.compile(r"\n\s*\n|(?<![.!?:;,“”\"»«)])\s*\n(?!\s*[a-zäöüß])")
 
 
 def split_sentences(text: str) -> list[str]:
@@ -77,10 +79,26 @@ def split_sentences(text: str) -> list[str]:
             if opening:
                 carried, text = opening.group(1), text[: opening.start()].rstrip()
             if text.strip():
-                sentences.append(text)
+                sentences.extend(_split_after_numbers(text))
         if carried and sentences:
             sentences[-1] += " " + carried
     return sentences
+
+
+# spaCy keeps a number and its full stop together ("2025.", "16.09.2025."), as it must for
+# ordinals ("am 3. Dezember"); an ordinal is followed by a noun, a new sentence by any word, so a
+# function word after "<number>." ("2025. Danach", "52. Die") starts a sentence.
+_NUMBER_STOP = re.compile(r"(?<=\d\.)\s+(?=([A-ZÄÖÜ][a-zäöüß]*)\b)")
+
+
+def _split_after_numbers(sentence: str) -> list[str]:
+    parts, start = [], 0
+    for match in _NUMBER_STOP.finditer(sentence):
+        if fold(match.group(1)) in _stop_words():
+            parts.append(sentence[start : match.start()])
+            start = match.end()
+    parts.append(sentence[start:])
+    return [part for part in parts if part.strip()]
 
 
 _TRAILING_OPENING_QUOTE = re.compile(r"\s([„»‚]|\"(?=$))$")
@@ -180,16 +198,22 @@ class NumberFact:
         return f"{self.value} {self.noun}"
 
 
-def _counted_noun(words: list[re.Match[str]]) -> tuple[str, int] | None:
-    """After a number: up to two lower-case words (adjectives), then a capitalised noun."""
+def _counted_noun(rest: str) -> tuple[str, int] | None:
+    """After a number: up to two lower-case words (adjectives, not articles or prepositions:
+    `737 der Gesellschaft` counts nothing), then a capitalised noun, separated by spaces only."""
+    words = list(_WORD.finditer(rest))
+    previous_end = 0
     for index, word in enumerate(words[:3]):
         surface = word.group()
+        if not rest[previous_end : word.start()].isspace():
+            return None  # punctuation in between: `30“ Freigelassene`, `3, Die`
+        previous_end = word.end()
         if surface[0].isupper():
             folded = fold(surface.split("-")[-1])
             if folded in _NOT_COUNTED or not folded.isalpha():
                 return None
             return stem(folded), word.end()
-        if index == 2 or fold(surface) in ("und", "oder", "bis", "von"):
+        if index == 2 or fold(surface) in _stop_words():
             return None
     return None
 
@@ -211,13 +235,13 @@ def number_facts(sentence: str) -> list[NumberFact]:
             candidates.append((str(value), word.start(), word.end()))
     for value, start, end in candidates:
         rest = sentence[end : end + 80]
-        multiplier = re.match(r"\s*(Millionen|Million|Milliarden|Milliarde|Mio\.|Mrd\.|Tausend)\b\.?", rest)
+        multiplier = re.match(r"\s*(Millionen|Million|Milliarden|Milliarde|Mio|Mrd|Tausend)(?!\w)\.?", rest)
         if multiplier:
             factor = _MULTIPLIERS.get(fold(multiplier.group(1).rstrip(".")), 1000)
             value = f"{float(value) * factor:.0f}"
             end += multiplier.end()
             rest = sentence[end : end + 80]
-        noun = _counted_noun(list(_WORD.finditer(rest)))
+        noun = _counted_noun(rest)
         if noun is None:
             continue
         facts.append(NumberFact(value, noun[0], sentence[start : end + noun[1]]))
@@ -229,7 +253,7 @@ def number_facts(sentence: str) -> list[NumberFact]:
 _NAME_TOKEN = re.compile(r"(?<![\w\-])([A-ZÄÖÜ][\w\u00ad]*(?:-[A-ZÄÖÜ][\w]*)*)")
 _ACRONYM = re.compile(r"^[A-ZÄÖÜ]{2,6}s?$")
 # Capitalised words that open bylines and credits: what follows them is staff, not news.
-_CREDIT = re.compile(r"\b(?:Bild|Foto|Fotos|Quelle|Von|Mit Material von|Autor|Autorin|Copyright|©)\s*:?\s*$")
+_CREDIT = re.compile(r"(?:\b(?:Bild|Foto|Fotos|Quelle|Quellen|Mit Material von|Autor|Autorin|Copyright)\s*:|©|^\s*Von\b)")
 
 
 @lru_cache(maxsize=65536)
@@ -268,6 +292,8 @@ def phonetic_code(name: str) -> str | None:
     `Dmitriev`, `Lawrow` = `Lavrov`, `Borissow` = `Borisov`, `Lukaschenko` = `Lukashenko`."""
     import cologne_phonetics
 
+    if len(name) > 4 and name.endswith("s") and not name.endswith("ss"):
+        name = name[:-1]  # genitive: `Moronenkos` is `Moronenko` (both sides are coded alike)
     codes = cologne_phonetics.encode(name.replace("-", " "))
     code = "".join(code for _, code in codes)
     return code if len(code) >= MIN_PHONETIC_CODE else None
@@ -276,9 +302,10 @@ def phonetic_code(name: str) -> str | None:
 def name_mentions(sentence: str) -> list[tuple[str, str]]:
     """(surface, key) of the names and organisations in a sentence, without repeats."""
     found: dict[str, str] = {}
+    credit = _CREDIT.search(sentence)
     for match in _NAME_TOKEN.finditer(sentence):
-        if _CREDIT.search(sentence[: match.start()][-40:]):
-            continue
+        if credit is not None and match.start() >= credit.end():
+            break  # a photo credit or byline: agencies and photographers, not news
         for part in match.group(1).split("-"):
             key = name_key(part) if part else None
             if key is not None and key not in found.values():
@@ -291,13 +318,14 @@ def name_mentions(sentence: str) -> list[tuple[str, str]]:
 _QUOTE = re.compile(r"„([^“”\"„]{3,600})[“”\"]|»([^«»]{3,600})«|\"([^\"„“”]{3,600})\"|“([^“”]{3,600})”")
 
 
-def direct_quotes(text: str) -> list[str]:
-    """Direct quotes of at least MIN_QUOTE_WORDS words (scare quotes around a name are not quotes)."""
+def direct_quotes(text: str) -> list[tuple[str, int]]:
+    """Direct quotes of at least MIN_QUOTE_WORDS words with where they start in `text` (scare
+    quotes around a name or a term are not quotes)."""
     quotes = []
     for match in _QUOTE.finditer(text):
         quote = " ".join(next(group for group in match.groups() if group is not None).split())
         if len(quote.split()) >= MIN_QUOTE_WORDS:
-            quotes.append(quote)
+            quotes.append((quote, match.start()))
     return quotes
 
 

@@ -79,6 +79,8 @@ def test_a_pass_stores_the_coverage_once_and_a_second_pass_nothing(coverage) -> 
         )
 
     _check_matches(Path(first["snapshot"]), server, by_path)
+    _check_developments(Path(first["snapshot"]), by_path)
+    assert first["developments"] == sum(1 for i in STORED if i["kind"] == "new_development")
     _check_run_artifact(first)
 
     page_requests = len(server.requests)
@@ -87,6 +89,9 @@ def test_a_pass_stores_the_coverage_once_and_a_second_pass_nothing(coverage) -> 
     assert second["feeds_not_modified"] == len(MANIFEST["feeds"])
     assert len(server.requests) - page_requests == len(MANIFEST["feeds"])  # feeds only, no pages
     assert len(_articles(Path(second["snapshot"]))) == len(STORED)
+    assert second["developments"] == 0
+    with duckdb.connect(second["snapshot"], read_only=True) as db:
+        assert db.execute("SELECT count(*) FROM developments").fetchone()[0] == len(_matched(first))
 
 
 def _check_matches(snapshot: Path, server: CoverageServer, by_path: dict[str, dict]) -> None:
@@ -103,6 +108,44 @@ def _check_matches(snapshot: Path, server: CoverageServer, by_path: dict[str, di
             assert matched == set(), item["page_path"]
         elif item["kind"] != "missing_page":
             assert matched & set(item["topics"]), item["page_path"]
+
+
+def _matched(summary: dict) -> list[str]:
+    with duckdb.connect(summary["snapshot"], read_only=True) as db:
+        return [r[0] for r in db.execute("SELECT DISTINCT article_id FROM matches").fetchall()]
+
+
+# What the recorded coverage is, and the decision newswatch must reach for it.
+EXPECTED_DECISION = {"new_development": "new_development", "syndicated_copy": "duplicate", "rehash": "rehash"}
+
+
+def _check_developments(snapshot: Path, by_path: dict[str, dict]) -> None:
+    """Every matched German article has a decision with evidence; copies join their original's story."""
+    with duckdb.connect(str(snapshot), read_only=True) as db:
+        rows = db.execute(
+            "SELECT article_id, decision, story_id, duplicate_of, new_facts, sentences, also_reported_by "
+            "FROM development_reports"
+        ).fetchall()
+        fingerprinted = db.execute("SELECT count(*) FROM article_fingerprints").fetchone()[0]
+    german = sum(1 for i in STORED if i["language"] == "de")
+    assert fingerprinted == german + 5  # every German article and the seed join the corpus
+    decided = {row[0]: row for row in rows}
+    for item in STORED:
+        expected = EXPECTED_DECISION.get(item["kind"])
+        if expected is None:
+            continue
+        article_id, decision, story_id, duplicate_of, facts, sentences, also = decided[by_path[item["page_path"]]["article_id"]]
+        assert decision == expected, (item["page_path"], decision)
+        assert json.loads(sentences), item["page_path"]
+        if expected == "new_development":
+            assert json.loads(facts), item["page_path"]
+        if item["kind"] == "syndicated_copy":
+            original = by_path[item["syndicated_from"]]["article_id"]
+            # It copies the original or an earlier copy of it, and joins the original's story.
+            copies = {by_path[i["page_path"]]["article_id"] for i in STORED if i.get("syndicated_from")}
+            assert duplicate_of in {original} | copies - {article_id}
+            assert story_id == decided[original][2] == original
+            assert also  # the story's other outlets
 
 
 def _check_run_artifact(summary: dict) -> None:
@@ -196,3 +239,6 @@ def test_a_batch_that_crashes_is_fetched_again_on_the_next_pass(coverage, monkey
     second = monitor(config_path=str(config))
     assert second["articles_stored"] == len(agd_items)
     assert len(_articles(Path(second["snapshot"]))) == len(STORED)
+    # The recovered agency items are diffed on the pass that stores them.
+    with duckdb.connect(second["snapshot"], read_only=True) as db:
+        assert db.execute("SELECT count(*) FROM developments").fetchone()[0] == len(_matched(second))
