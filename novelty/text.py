@@ -315,7 +315,17 @@ def name_mentions(sentence: str) -> list[tuple[str, str]]:
 
 # --- direct quotes ---------------------------------------------------------------------------------
 
-_QUOTE = re.compile(r"„([^“”\"„]{3,600})[“”\"]|»([^«»]{3,600})«|\"([^\"„“”]{3,600})\"|“([^“”]{3,600})”")
+# German „…“ and ‚…‘, guillemets »…« (German) and «…» (Swiss), typewriter "…", English “…”.
+# An English-style “ opens a quote only after a space, a colon or a line start: in German text
+# the same character closes one („…“), and must not open a quote that runs to the next ”.
+_QUOTE = re.compile(
+    r"„([^“”\"„]{3,600})[“”\"]"
+    r"|‚([^‘’‚]{3,600})[‘’]"
+    r"|»([^«»]{3,600})«"
+    r"|«([^«»]{3,600})»"
+    r"|(?<![\w.,!?])\"([^\"„“”]{3,600})\""
+    r"|(?:(?<=^)|(?<=[\s:(]))“([^“”„]{3,600})”"
+)
 
 
 def direct_quotes(text: str) -> list[tuple[str, int]]:
