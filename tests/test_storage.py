@@ -175,7 +175,7 @@ def test_snapshot_is_replaced_while_an_analyst_keeps_the_old_one_open(tmp_path: 
     assert not list(tmp_path.glob(".*.tmp"))
 
 
-def test_a_version_1_file_gains_the_matches_table_in_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_version_1_file_is_upgraded_in_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "v1.duckdb"
     monkeypatch.setattr("storage.db.MIGRATIONS", schema.MIGRATIONS[:1])
     with connect(path) as db:
@@ -184,7 +184,46 @@ def test_a_version_1_file_gains_the_matches_table_in_place(tmp_path: Path, monke
         db.execute("INSERT INTO runs VALUES ('r1', NULL, now(), now(), 1, 0, 0, 0, 1, 0, 0, 1, 1)")
     monkeypatch.undo()
     with connect(path) as db:
-        assert migrate(db) == [2]
+        assert migrate(db) == [2, 3]
         assert db.execute("SELECT count(*) FROM matches").fetchone()[0] == 0
-        assert db.execute("SELECT matched_articles FROM runs").fetchall() == [(0,)]
+        assert db.execute("SELECT matched_articles, developments FROM runs").fetchall() == [(0, 0)]
+        assert db.execute("SELECT count(*) FROM developments").fetchone()[0] == 0
+        # The article stored before the corpus index existed waits to be fingerprinted.
+        assert [a.article_id for a in repository.articles_without_fingerprint(db)] == [_article(1).article_id]
         assert db.execute("SELECT title FROM articles").fetchall() == [("Titel 1",)]
+
+
+def test_fingerprints_and_developments_round_trip_and_the_corpus_window(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from newswatch.records import Development
+    from novelty.fingerprint import fingerprint_text
+
+    now = datetime.now(UTC)
+    old = _article(1, published_at=now - timedelta(days=40))
+    recent = _article(2, published_at=now - timedelta(days=2))
+    seed = _article(3, published_at=now - timedelta(days=400), is_seed=True)
+    with connect(tmp_path / "n.duckdb") as db:
+        migrate(db)
+        repository.store_articles(db, [old, recent, seed], now, "r1")
+        prints = [fingerprint_text(a.article_id, f"Titel\n\nSatz eins über Minsk. Satz zwei über {a.article_id}.")
+                  for a in (old, recent, seed)]
+        repository.store_fingerprints(db, prints, now)
+        repository.store_fingerprints(db, prints, now)  # a rerun stores nothing twice
+        assert db.execute("SELECT count(*) FROM article_fingerprints").fetchone()[0] == 3
+        # The window keeps the seed and the recent article, not the one from 40 days ago.
+        corpus = repository.read_corpus(db, now - timedelta(days=30))
+        assert sorted(e.article_id for e in corpus) == ["id2", "id3"]
+        assert corpus[0].signature == next(p.signature for p in prints if p.article_id == corpus[0].article_id)
+        assert repository.read_sentences(db, ["id2"]) == {"id2": prints[1].sentences}
+
+        development = Development(
+            article_id="id2", decision="update", novelty_score=0.5, story_id="id3", topic_ids=["t"],
+            novel_sentences=["Satz zwei über id2."], new_facts=[{"kind": "name", "text": "Coale"}],
+            sentences=[{"text": "Satz zwei über id2.", "novel": True}], closest_article_id="id3",
+            closest_similarity=0.4, duplicate_of=None, sentence_count=2, novel_sentence_count=1, decided_at=now,
+        )
+        repository.store_developments(db, [development])
+        repository.store_developments(db, [development])
+        row = db.execute("SELECT decision, new_facts, also_reported_by FROM development_reports").fetchone()
+        assert row[0] == "update" and row[1] == '[{"kind": "name", "text": "Coale"}]'
