@@ -47,7 +47,7 @@ from newswatch.records import (
     RunSummary,
 )
 from novelty.diff import ALERTING
-from novelty.fingerprint import belongs_in_corpus, fingerprint_article, fingerprint_articles
+from novelty.fingerprint import belongs_in_corpus, fingerprint_articles
 from novelty.index import CorpusIndex
 from novelty.stage import attach_counterpart_texts, counterpart_ids, diff_new_articles
 from storage import repository
@@ -98,7 +98,10 @@ def prepare_storage(settings: Settings) -> StoredState:
         missing = repository.articles_without_fingerprint(db)
         if missing:
             with transaction(db):
-                repository.store_fingerprints(db, [fingerprint_article(a) for a in missing], _now())
+                results = fingerprint_articles(missing)
+                for problem in (r for r in results if isinstance(r, str)):
+                    get_run_logger().warning("%s", problem)
+                repository.store_fingerprints(db, [r for r in results if not isinstance(r, str)], _now())
         return StoredState(repository.read_feed_states(db), repository.read_known_keys(db), seeded)
 
 
@@ -128,7 +131,7 @@ def ingest_batch(
     batch: int,
     items: list[FeedItem],
     config: FetchConfig,
-) -> tuple[list[Article], list[ArticleFingerprint]]:
+) -> tuple[list[Article], list[ArticleFingerprint | str]]:
     """Fetch one batch of a feed's new items, extract them and fingerprint the German ones for the
     corpus, all in the worker processes.
 
@@ -140,6 +143,15 @@ def ingest_batch(
         pages = list(threads.map(lambda item: fetch_page(fetcher, item, config), items))
     articles = pool.build_articles(pages)
     return articles, pool.map(fingerprint_articles, [a for a in articles if belongs_in_corpus(a)])
+
+
+def _fingerprinted(results: list[ArticleFingerprint | str], errors: list[RunError]) -> list[ArticleFingerprint]:
+    """The fingerprints of a batch; an article that could not be analysed is stored without one
+    (it is not diffed and not part of the corpus) and the reason is recorded."""
+    for result in results:
+        if isinstance(result, str):
+            errors.append(RunError("fingerprint", result.split(": ", 1)[0], result, _now()))
+    return [result for result in results if not isinstance(result, str)]
 
 
 @task(name="match-topics", cache_policy=NO_CACHE)
@@ -303,7 +315,7 @@ def run_pass(settings: Settings) -> PassResult:
                     keys.extend((key, article.article_id, kind) for key, kind in article_keys)
                     feed_links.append((feed_name, article.article_id))
                     articles.append(article)
-                fingerprints.update((f.article_id, f) for f in batch_fingerprints)
+                fingerprints.update((f.article_id, f) for f in _fingerprinted(batch_fingerprints, result.errors))
 
         stored_ids = {a.article_id for a in articles}  # canonical duplicates were dropped above
         fingerprints = {k: f for k, f in fingerprints.items() if k in stored_ids}

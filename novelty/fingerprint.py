@@ -57,7 +57,15 @@ def article_text(article: Article) -> str:
     return body
 
 
+# News articles are a few thousand characters; a "page" of hundreds of thousands is a dump or an
+# attack. Only its beginning is analysed, which also keeps every sentence's term count in uint16.
+MAX_ANALYSED_CHARS = 100_000
+
+
 def fingerprint_text(article_id: str, text: str) -> ArticleFingerprint:
+    if len(text) > MAX_ANALYSED_CHARS:
+        cut = text.rfind(" ", 0, MAX_ANALYSED_CHARS)
+        text = text[: cut if cut > 0 else MAX_ANALYSED_CHARS]
     analysis = analyse(text)
     term_lists = [np.array(sorted({term_hash(t) for t in s.terms}), dtype=np.uint32) for s in analysis]
     lengths = np.array([len(t) for t in term_lists], dtype=np.uint16)
@@ -82,9 +90,16 @@ def fingerprint_article(article: Article) -> ArticleFingerprint:
     return fingerprint_text(article.article_id, article_text(article))
 
 
-def fingerprint_articles(articles: list[Article]) -> list[ArticleFingerprint]:
-    """One fingerprint per article, in order (run in the extraction workers by the flow)."""
-    return [fingerprint_article(a) for a in articles]
+def fingerprint_articles(articles: list[Article]) -> list[ArticleFingerprint | str]:
+    """One fingerprint per article, in order (run in the extraction workers by the flow), or the
+    error that prevented it: one article the analysis chokes on never costs the others theirs."""
+    results: list[ArticleFingerprint | str] = []
+    for article in articles:
+        try:
+            results.append(fingerprint_article(article))
+        except Exception as error:  # noqa: BLE001 - reported by the flow as a run error
+            results.append(f"{article.url}: cannot analyse the text: {type(error).__name__}: {error}"[:500])
+    return results
 
 
 def belongs_in_corpus(article: Article) -> bool:

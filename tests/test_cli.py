@@ -16,7 +16,7 @@ from flows.demo import COVERAGE, render
 from newswatch.config import PROJECT_ROOT
 
 runner = CliRunner()
-COMMANDS = ["run", "extract", "migrate", "demo", "topics"]
+COMMANDS = ["run", "extract", "migrate", "demo", "topics", "diff"]
 
 
 def test_the_console_script_is_installed_and_helps() -> None:
@@ -114,3 +114,69 @@ def test_topics_test_shows_matching_seed_articles(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "In Sapads Schatten" in result.output
     assert "2 of 5 German articles" in result.output
+
+
+def _seeded_database(tmp_path: Path) -> Path:
+    """A database holding the seed corpus and its fingerprints, as the first pass leaves it."""
+    from datetime import UTC, datetime
+
+    from newswatch.config import BUNDLED_SEED_CORPUS
+    from novelty.fingerprint import fingerprint_article
+    from storage import repository
+    from storage.db import connect, migrate
+    from storage.seed import read_seed_corpus
+
+    config = tmp_path / "newswatch.toml"
+    config.write_text(f'[storage]\npath = "{tmp_path / "nw.duckdb"}"\n', encoding="utf-8")
+    seed = read_seed_corpus(BUNDLED_SEED_CORPUS)
+    with connect(tmp_path / "nw.duckdb") as db:
+        migrate(db)
+        repository.load_seed_articles(db, seed)
+        repository.store_fingerprints(db, [fingerprint_article(a) for a in seed], datetime.now(UTC))
+    return config
+
+
+def test_diff_of_a_file_finds_the_seed_article_it_copies(tmp_path: Path) -> None:
+    from newswatch.config import BUNDLED_SEED_CORPUS
+    from storage.seed import read_seed_corpus
+
+    config = _seeded_database(tmp_path)
+    original = read_seed_corpus(BUNDLED_SEED_CORPUS)[4]
+    copy = tmp_path / "copy.txt"
+    copy.write_text("Eine ganz neue Überschrift\n" + original.text, encoding="utf-8")
+    result = runner.invoke(app, ["diff", str(copy), "--config", str(config), "--json"])
+    assert result.exit_code == 0, result.output
+    output = json.loads(result.stdout)
+    assert output["decision"] == "duplicate"
+    assert output["duplicate_of"] == original.article_id
+    known = [s for s in output["sentences"] if not s["novel"] and s["counterpart_text"]]
+    assert len(known) > 10 and known[0]["counterpart_article_id"] == original.article_id
+
+    shown = runner.invoke(app, ["diff", str(copy), "--config", str(config)], env={"COLUMNS": "160"})
+    assert shown.exit_code == 0, shown.output
+    assert "duplicate" in shown.stdout and "Kopie von" in shown.stdout and original.title[:30] in shown.stdout
+
+
+def test_diff_highlights_new_sentences_and_facts(tmp_path: Path) -> None:
+    config = _seeded_database(tmp_path)
+    draft = tmp_path / "draft.txt"
+    draft.write_text(
+        "Belarus lässt 31 politische Gefangene frei\n"
+        "Nach einem Besuch des US-Sondergesandten John Coale hat Machthaber Alexander Lukaschenko "
+        "31 politische Gefangene begnadigt. Unter ihnen ist die Journalistin Iryna Lapizkaja, teilte "
+        "das Menschenrechtszentrum Wjasna mit.",
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["diff", str(draft), "--config", str(config), "--json"])
+    output = json.loads(result.stdout)
+    assert output["decision"] == "new_development"
+    assert {"31 politische Gefangene", "Lapizkaja"} <= {f["text"] for f in output["new_facts"]}
+    shown = runner.invoke(app, ["diff", str(draft), "--config", str(config)], env={"COLUMNS": "160"})
+    assert "NEU" in shown.stdout and "Neue Fakten" in shown.stdout and "würde alarmieren" in shown.stdout
+
+
+def test_diff_names_an_unknown_article(tmp_path: Path) -> None:
+    config = _seeded_database(tmp_path)
+    result = runner.invoke(app, ["diff", "https://nowhere.example/x", "--config", str(config)])
+    assert result.exit_code == 1
+    assert "https://nowhere.example/x" in result.output and "no stored article" in result.output

@@ -81,6 +81,7 @@ def test_a_pass_stores_the_coverage_once_and_a_second_pass_nothing(coverage) -> 
     _check_matches(Path(first["snapshot"]), server, by_path)
     _check_developments(Path(first["snapshot"]), by_path)
     assert first["developments"] == sum(1 for i in STORED if i["kind"] == "new_development")
+    _check_diff_command(config, by_path)
     _check_run_artifact(first)
 
     page_requests = len(server.requests)
@@ -146,6 +147,21 @@ def _check_developments(snapshot: Path, by_path: dict[str, dict]) -> None:
             assert duplicate_of in {original} | copies - {article_id}
             assert story_id == decided[original][2] == original
             assert also  # the story's other outlets
+
+
+def _check_diff_command(config: Path, by_path: dict[str, dict]) -> None:
+    """`newswatch diff URL` shows the stored decision of a syndicated copy (the URL as the feed gave it)."""
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    copy = next(i for i in STORED if i["kind"] == "syndicated_copy")
+    url = by_path[copy["page_path"]]["url"]
+    result = CliRunner().invoke(app, ["diff", url, "--config", str(config), "--json"])
+    assert result.exit_code == 0, result.output
+    output = json.loads(result.stdout)
+    assert output["stored_decision"] is True and output["decision"] == "duplicate"
+    assert output["also_reported_by"]
 
 
 def _check_run_artifact(summary: dict) -> None:
