@@ -172,13 +172,16 @@ def diff_against_corpus(
 ) -> list[Development]:
     """Each matched German article against the seed and the stored articles of the look-back
     window (and the pass's earlier articles): new development, update, rehash or duplicate."""
+    topics: dict[str, list[str]] = {}
+    for match in matches:
+        if match.article_id in fingerprints:
+            topics.setdefault(match.article_id, []).append(match.topic_id)
+    if not topics:
+        return []  # nothing to diff: the new articles join the corpus when they are stored
     now = _now()
     since = now - timedelta(days=settings.novelty.lookback_days)
     with connect(settings.storage.path, lock_timeout=settings.storage.lock_timeout_seconds) as db:
         index = CorpusIndex(repository.read_corpus(db, since))
-    topics: dict[str, list[str]] = {}
-    for match in matches:
-        topics.setdefault(match.article_id, []).append(match.topic_id)
     developments = diff_new_articles(
         index, articles, fingerprints, topics, settings.novelty, decided_at=now, run_id=run_id
     )
