@@ -33,7 +33,7 @@ from newswatch.records import Development
 from newswatch.records import ArticleFingerprint
 from novelty.fingerprint import term_arrays
 from novelty.index import CorpusIndex
-from novelty.text import NumberFact, content_terms, direct_quotes, phonetic_code, term_hash
+from novelty.text import content_terms, direct_quotes, phonetic_code, term_hash
 
 NEW_DEVELOPMENT, UPDATE, REHASH, DUPLICATE = "new_development", "update", "rehash", "duplicate"
 ALERTING = frozenset({NEW_DEVELOPMENT, UPDATE})
@@ -41,7 +41,10 @@ ALERTING = frozenset({NEW_DEVELOPMENT, UPDATE})
 MIN_SENTENCE_TERMS = 3
 # Names in a sentence this short are bylines and credits, not news.
 MIN_NAME_SENTENCE_TERMS = 4
-RELATED_ARTICLES = 5  # closest articles whose numbers count as known
+# A corpus sentence this close to one of ours puts its article in the context whose numbers count
+# as known whatever they count (`52 Häftlinge` after `52 politische Gefangene`).
+CONTEXT_SIMILARITY = 0.3
+VERBATIM_SIMILARITY = 0.9  # a sentence this close to its counterpart was copied, not retold
 
 
 @dataclass(slots=True)
@@ -72,19 +75,22 @@ def diff_article(
     coverage: dict[int, float] = defaultdict(float)  # article position -> weight of our sentences it covers
     verbatim: dict[int, float] = defaultdict(float)
     shared: dict[int, int] = defaultdict(int)
+    context: set[int] = set()  # earlier articles that said something like one of our sentences
     for sentence, sentence_terms in zip(analysis, terms, strict=True):
         if len(sentence_terms) < MIN_SENTENCE_TERMS:
             verdicts.append(SentenceVerdict(sentence.text, 0.0, False, 0.0, None))
             continue
-        weights = index.weights(sentence_terms.tolist())
-        weight = float(sum(weights))
-        best = index.closest_sentence(sentence_terms, weights)
+        stats = index.stats(sentence_terms)
+        weight = float(stats.weights.sum())
+        best = index.closest_sentence(sentence_terms, stats)
         similarity = best.similarity if best else 0.0
         known = similarity >= config.known_sentence_similarity
+        if best is not None and similarity >= CONTEXT_SIMILARITY:
+            context.add(best.article)
         if known and best is not None:
             coverage[best.article] += weight
             shared[best.article] += 1
-            if similarity >= 0.9:
+            if similarity >= VERBATIM_SIMILARITY:
                 verbatim[best.article] += weight
         verdicts.append(SentenceVerdict(
             sentence.text, weight, not known, similarity,
@@ -95,9 +101,9 @@ def diff_article(
     novel_weight = sum(v.weight for v in verdicts if v.novel)
     novel_share = novel_weight / total_weight
 
-    related = sorted(coverage, key=lambda p: -coverage[p])[:RELATED_ARTICLES]
-    related_positions = [p for p, _ in near[:RELATED_ARTICLES]] + related
-    new_facts = _new_facts(fingerprint, verdicts, index, related_positions, config.known_sentence_similarity)
+    related = sorted(coverage, key=lambda p: -coverage[p])
+    context.update(p for p, _ in near)
+    new_facts = _new_facts(fingerprint, verdicts, index, context, config.known_sentence_similarity)
 
     # Of several near-copies, the oldest is the original the others copied (the index keeps
     # articles oldest first).
@@ -167,15 +173,16 @@ def _new_facts(
     fingerprint: ArticleFingerprint,
     verdicts: list[SentenceVerdict],
     index: CorpusIndex,
-    related: list[int],
+    context: set[int],
     known_similarity: float,
 ) -> list[dict[str, object]]:
-    related_values = {key.split(" ", 1)[0] for p in related for key in index.number_keys(p)}
+    context_values = {key.split(" ", 1)[0] for p in context for key in index.number_keys(p)}
+    context_codes = {code for p in context for code in index.name_codes(p)}
     facts: list[dict[str, object]] = []
     seen: set[str] = set()
     for number, (sentence, verdict) in enumerate(zip(fingerprint.analysis, verdicts, strict=True)):
         for fact in sentence.numbers:
-            if fact.key in seen or _number_known(fact, index, related_values):
+            if fact.key in seen or index.knows_number(fact.key) or fact.value in context_values:
                 continue
             seen.add(fact.key)
             facts.append({"kind": "number", "text": fact.text, "key": fact.key, "sentence": number})
@@ -188,8 +195,8 @@ def _new_facts(
             if any(index.knows_term(term_hash(k)) for k in (key, *word_keys(key))):
                 continue
             code = phonetic_code(surface)
-            if code is not None and index.knows_name_code(code):
-                continue  # a known name in another transliteration
+            if code is not None and code in context_codes:
+                continue  # a name the context already used, in another transliteration
             facts.append({"kind": "name", "text": surface, "key": key, "sentence": number})
     joined = "\n".join(fingerprint.sentences)
     starts = list(itertools.accumulate((len(s) + 1 for s in fingerprint.sentences[:-1]), initial=0))
@@ -211,18 +218,6 @@ def _fact_weight(fact: dict[str, object]) -> float:
         except ValueError:
             return 1.0
     return 1.0
-
-
-def _number_known(fact: NumberFact, index: CorpusIndex, related_values: set[str]) -> bool:
-    """Known when reported for the same noun, by a closely related article whatever the noun
-    (`52 Häftlinge` after `52 politische Gefangene`), or, for numbers from 10 up, anywhere at
-    all: small numbers recur everywhere, large ones rarely by chance."""
-    if index.knows_number(fact.key) or fact.value in related_values:
-        return True
-    try:
-        return float(fact.value) >= 10 and index.knows_value(fact.value)
-    except ValueError:
-        return False
 
 
 # Inside a quote a sentence ends where the next begins with a capital (abbreviations are rare

@@ -7,17 +7,18 @@ same pass already finds the first. Nothing here compares against every stored ar
 - Articles: MinHash LSH. Each 128-value signature is cut into 25 bands of 5 values (datasketch's
   optimal banding for Jaccard 0.5); an article is a candidate when one band is equal. Band keys
   live in one sorted numpy array (about 30 MB for 100,000 articles; datasketch's own dict-based
-  MinHashLSH took 900 MB and 60 s to load the same), looked up by binary search.
-- Sentences: an inverted index from content term to the sentences that contain it (a sorted
-  numpy array). A sentence looks up only its rarest terms, and each of those only its newest
-  `MAX_POSTINGS` sentences, so the cost of a lookup is bounded however large the corpus grows;
-  the best candidates are then scored exactly.
+  MinHashLSH took 900 MB and 60 s to load the same), looked up by binary search; of many
+  articles sharing a band (identical stubs) only the newest `MAX_BAND_CANDIDATES` are scored.
+- Sentences: an inverted index from content term to the sentences that contain it (sorted numpy
+  arrays). A sentence looks up only its `RAREST_TERMS` rarest terms, and each of those only its
+  newest `MAX_POSTINGS` sentences, so the cost of a lookup is bounded however large the corpus
+  grows; the best candidates are then scored exactly. The price of the bound: an old sentence
+  whose every rare term has since become common can be missed (it then counts as novel).
 """
 
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,9 +29,11 @@ from newswatch.records import CorpusEntry
 from novelty.fingerprint import NUM_PERM, split_terms
 
 BANDS, ROWS = 25, 5  # datasketch _optimal_param(threshold=0.5, num_perm=128)
+MAX_BAND_CANDIDATES = 50  # newest articles scored per equal band
 RAREST_TERMS = 4  # terms of a sentence used to find candidates
 MAX_POSTINGS = 400  # newest sentences read per term
 CANDIDATES_SCORED = 12
+_CHUNK = 8192  # entries whose blobs are compacted into arrays at a time while building
 
 _rng = np.random.default_rng(20251114)
 _BAND_MULTIPLIERS = (_rng.integers(1, 2**63, size=(BANDS, ROWS), dtype=np.uint64) | np.uint64(1))
@@ -66,23 +69,37 @@ class Counterpart:
     similarity: float
 
 
+@dataclass(slots=True)
+class TermStats:
+    """The corpus statistics of one sentence's terms, looked up at once."""
+
+    terms: np.ndarray  # uint32, sorted, unique
+    frequency: np.ndarray  # sentences containing each term
+    starts: np.ndarray  # their postings in the base index: [starts, ends)
+    ends: np.ndarray
+    weights: np.ndarray  # inverse sentence frequency
+
+
 class CorpusIndex:
     def __init__(self, entries: Iterable[CorpusEntry] = ()) -> None:
         self.articles: list[IndexedArticle] = []
         self._position: dict[str, int] = {}
         self._number_keys: list[frozenset[str]] = []
         self._known_numbers: set[str] = set()
-        self._known_values: set[str] = set()
-        self._known_name_codes: set[str] = set()
-        signatures: list[bytes] = []
-        term_blobs: list[np.ndarray] = []
-        length_blobs: list[np.ndarray] = []
+        self._name_codes: list[frozenset[str]] = []
+        # Blobs are turned into arrays chunk by chunk, so the bytes of all entries never sit in
+        # memory beside the arrays made from them.
+        signatures: list[np.ndarray] = []
+        terms: list[np.ndarray] = []
+        lengths: list[np.ndarray] = []
+        pending: list[CorpusEntry] = []
         for entry in entries:
             self._register(entry)
-            signatures.append(entry.signature)
-            term_blobs.append(np.frombuffer(entry.sentence_terms, dtype=np.uint32))
-            length_blobs.append(np.frombuffer(entry.sentence_lengths, dtype=np.uint16))
-        self._build(signatures, term_blobs, length_blobs)
+            pending.append(entry)
+            if len(pending) == _CHUNK:
+                self._compact(pending, signatures, terms, lengths)
+        self._compact(pending, signatures, terms, lengths)
+        self._build(signatures, terms, lengths)
 
     # --- construction --------------------------------------------------------------------------
 
@@ -95,40 +112,57 @@ class CorpusIndex:
         keys = frozenset(entry.number_keys)
         self._number_keys.append(keys)
         self._known_numbers.update(keys)
-        self._known_values.update(key.split(" ", 1)[0] for key in keys)
-        self._known_name_codes.update(entry.name_codes)
+        self._name_codes.append(frozenset(entry.name_codes))
         return position
 
-    def _build(self, signatures: list[bytes], terms: list[np.ndarray], lengths: list[np.ndarray]) -> None:
-        n = len(signatures)
-        sig = (np.frombuffer(b"".join(signatures), dtype=np.uint32).reshape(n, NUM_PERM)
-               if n else np.zeros((0, NUM_PERM), dtype=np.uint32))
+    @staticmethod
+    def _compact(pending: list[CorpusEntry], signatures: list, terms: list, lengths: list) -> None:
+        if not pending:
+            return
+        signatures.append(np.frombuffer(b"".join(e.signature for e in pending), dtype=np.uint32).reshape(-1, NUM_PERM))
+        terms.append(np.frombuffer(b"".join(e.sentence_terms for e in pending), dtype=np.uint32))
+        per_article = np.array([len(e.sentence_lengths) // 2 for e in pending], dtype=np.int64)
+        lengths.append((np.frombuffer(b"".join(e.sentence_lengths for e in pending), dtype=np.uint16), per_article))
+        pending.clear()
+
+    def _build(self, signatures: list[np.ndarray], terms: list[np.ndarray], lengths: list) -> None:
+        sig = np.concatenate(signatures) if signatures else np.zeros((0, NUM_PERM), dtype=np.uint32)
+        n = len(sig)
         self._signatures = [sig]  # base block, then one row per article added in the pass
         keys = band_keys(sig)
-        order = np.argsort(keys, axis=None, kind="stable")
+        order = np.argsort(keys, axis=None, kind="stable")  # equal keys stay oldest first
         self._band_sorted = keys.reshape(-1)[order]
         self._band_article = (order // BANDS).astype(np.int32)
+        del keys, order
         self._band_extra: dict[int, list[int]] = {}
 
-        sentence_lengths = np.concatenate(lengths).astype(np.int64) if lengths else np.zeros(0, np.int64)
-        sentences_per_article = np.array([len(x) for x in lengths], dtype=np.int64)
-        self._sentence_article = np.repeat(np.arange(n, dtype=np.int32), sentences_per_article)
-        self._sentence_number = (np.arange(len(sentence_lengths), dtype=np.int64)
-                                 - np.repeat(np.cumsum(sentences_per_article) - sentences_per_article,
-                                             sentences_per_article)).astype(np.int32)
+        sentence_lengths = (np.concatenate([x for x, _ in lengths]).astype(np.int64)
+                            if lengths else np.zeros(0, np.int64))
+        per_article = np.concatenate([p for _, p in lengths]) if lengths else np.zeros(0, np.int64)
+        sentence_count = len(sentence_lengths)
+        self._sentence_article = np.repeat(np.arange(n, dtype=np.int32), per_article)
+        first_sentence = np.cumsum(per_article) - per_article
+        self._sentence_number = (np.arange(sentence_count, dtype=np.int64)
+                                 - np.repeat(first_sentence, per_article)).astype(np.int32)
         self._sentence_offsets = np.concatenate([[0], np.cumsum(sentence_lengths)])
         self._flat_terms = np.concatenate(terms) if terms else np.zeros(0, np.uint32)
-        sentence_ids = np.repeat(np.arange(len(sentence_lengths), dtype=np.uint64), sentence_lengths)
-        packed = (self._flat_terms.astype(np.uint64) << np.uint64(32)) | sentence_ids
-        del sentence_ids
+        terms.clear()
+
+        # Postings sorted by (term, sentence): one uint64 key per (term, sentence) pair, sorted in
+        # place, then split into the two uint32 halves.
+        packed = self._flat_terms.astype(np.uint64)
+        packed <<= np.uint64(32)
+        packed |= np.repeat(np.arange(sentence_count, dtype=np.uint32), sentence_lengths)
         packed.sort()
-        term_of = (packed >> np.uint64(32)).astype(np.uint32)
-        self._postings = (packed & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+        self._postings = packed.astype(np.uint32)  # the low half: sentence ids
+        packed >>= np.uint64(32)
+        term_of = packed.astype(np.uint32)
         del packed
-        self._terms, self._term_starts = np.unique(term_of, return_index=True)
-        self._term_starts = np.append(self._term_starts, len(term_of)).astype(np.int64)
+        boundaries = np.flatnonzero(np.diff(term_of)) + 1 if len(term_of) else np.zeros(0, np.int64)
+        self._term_starts = np.concatenate([[0], boundaries, [len(term_of)]]).astype(np.int64)
+        self._terms = term_of[self._term_starts[:-1]] if len(term_of) else np.zeros(0, np.uint32)
         del term_of
-        self._base_sentences = len(sentence_lengths)
+        self._base_sentences = sentence_count
         # Sentences of articles added during the pass.
         self._extra_terms: list[np.ndarray] = []
         self._extra_owner: list[tuple[int, int]] = []
@@ -165,21 +199,35 @@ class CorpusIndex:
     def near_duplicates(self, signature: bytes, min_jaccard: float) -> list[tuple[int, float]]:
         """Articles whose estimated Jaccard similarity of wording is at least `min_jaccard`, best first."""
         sig = np.frombuffer(signature, dtype=np.uint32).reshape(1, NUM_PERM)
+        keys = band_keys(sig)[0]
+        lows = np.searchsorted(self._band_sorted, keys, side="left")
+        highs = np.searchsorted(self._band_sorted, keys, side="right")
         candidates: set[int] = set()
-        for key in band_keys(sig)[0]:
-            low = np.searchsorted(self._band_sorted, key, side="left")
-            high = np.searchsorted(self._band_sorted, key, side="right")
-            candidates.update(self._band_article[low:high].tolist())
-            candidates.update(self._band_extra.get(int(key), ()))
+        for key, low, high in zip(keys.tolist(), lows.tolist(), highs.tolist(), strict=True):
+            candidates.update(self._band_article[max(low, high - MAX_BAND_CANDIDATES) : high].tolist())
+            candidates.update(self._band_extra.get(key, ())[-MAX_BAND_CANDIDATES:])
         scored = [(c, float(np.mean(self.signature(c) == sig[0]))) for c in candidates]
         return sorted((s for s in scored if s[1] >= min_jaccard), key=lambda s: -s[1])
 
+    def stats(self, terms: np.ndarray) -> TermStats:
+        """Frequency, postings and weight of each term, with one binary search for all of them."""
+        terms = np.asarray(terms, dtype=np.uint32)
+        found = np.searchsorted(self._terms, terms)
+        inside = found < len(self._terms)
+        hit = np.zeros(len(terms), dtype=bool)
+        hit[inside] = self._terms[found[inside]] == terms[inside]
+        starts = np.where(hit, self._term_starts[np.minimum(found, len(self._term_starts) - 1)], 0)
+        ends = np.where(hit, self._term_starts[np.minimum(found + 1, len(self._term_starts) - 1)], 0)
+        frequency = ends - starts
+        if self._extra_postings:
+            frequency = frequency + np.array([len(self._extra_postings.get(t, ())) for t in terms.tolist()],
+                                             dtype=np.int64)
+        total = self.sentence_count + 1
+        weights = np.log1p(total / (1.0 + frequency))
+        return TermStats(terms, frequency, starts, ends, weights)
+
     def document_frequency(self, term: int) -> int:
-        found = np.searchsorted(self._terms, term)
-        base = 0
-        if found < len(self._terms) and self._terms[found] == term:
-            base = int(self._term_starts[found + 1] - self._term_starts[found])
-        return base + len(self._extra_postings.get(term, ()))
+        return int(self.stats(np.array([term], dtype=np.uint32)).frequency[0])
 
     def knows_term(self, term: int) -> bool:
         return self.document_frequency(term) > 0
@@ -187,12 +235,8 @@ class CorpusIndex:
     def knows_number(self, key: str) -> bool:
         return key in self._known_numbers
 
-    def knows_value(self, value: str) -> bool:
-        """Was this number reported at all, whatever it counted?"""
-        return value in self._known_values
-
-    def knows_name_code(self, code: str) -> bool:
-        return code in self._known_name_codes
+    def name_codes(self, position: int) -> frozenset[str]:
+        return self._name_codes[position]
 
     def number_keys(self, position: int) -> frozenset[str]:
         return self._number_keys[position]
@@ -211,43 +255,41 @@ class CorpusIndex:
             return int(self._sentence_article[sentence_id]), int(self._sentence_number[sentence_id])
         return self._extra_owner[sentence_id - self._base_sentences]
 
-    def _newest_postings(self, term: int) -> list[int]:
-        extra = self._extra_postings.get(term, [])
-        if len(extra) >= MAX_POSTINGS:
-            return extra[-MAX_POSTINGS:]
-        found = np.searchsorted(self._terms, term)
-        if found < len(self._terms) and self._terms[found] == term:
-            start, end = self._term_starts[found], self._term_starts[found + 1]
-            start = max(start, end - (MAX_POSTINGS - len(extra)))
-            return self._postings[start:end].tolist() + extra
-        return extra
-
     def weights(self, terms: Sequence[int]) -> list[float]:
         """Inverse sentence frequency: rare terms carry the meaning of a sentence."""
-        total = self.sentence_count + 1
-        return [math.log(1 + total / (1 + self.document_frequency(t))) for t in terms]
+        return self.stats(np.array(terms, dtype=np.uint32)).weights.tolist()
 
-    def closest_sentence(self, terms: np.ndarray, weights: Sequence[float] | None = None) -> Counterpart | None:
+    def closest_sentence(self, terms: np.ndarray, stats: TermStats | None = None) -> Counterpart | None:
         """The corpus sentence covering most of `terms` (weighted by rarity), if any shares one."""
-        term_list = terms.tolist()
-        if not term_list:
+        if len(terms) == 0:
             return None
-        weights = list(weights) if weights is not None else self.weights(term_list)
-        weight_of = dict(zip(term_list, weights, strict=True))
-        total = sum(weights)
-        known = [t for t in term_list if self.document_frequency(t) > 0]
-        rarest = sorted(known, key=lambda t: -weight_of[t])[:RAREST_TERMS]
+        stats = stats if stats is not None else self.stats(terms)
+        total = float(stats.weights.sum())
+        known = np.flatnonzero(stats.frequency > 0)
+        if len(known) == 0 or total == 0:
+            return None
+        rarest = known[np.argsort(-stats.weights[known], kind="stable")[:RAREST_TERMS]]
         # Candidates by the weight of the rare terms they share, not their number: one shared
         # rare name outweighs three common words shared by hundreds of newer sentences.
-        hits: Counter[int] = Counter()
-        for term in rarest:
-            weight = weight_of[term]
-            for sentence_id in self._newest_postings(term):
-                hits[sentence_id] += weight
+        ids: list[np.ndarray] = []
+        id_weights: list[np.ndarray] = []
+        for i in rarest.tolist():
+            term, weight = int(stats.terms[i]), float(stats.weights[i])
+            extra = self._extra_postings.get(term, [])[-MAX_POSTINGS:]
+            start = max(int(stats.starts[i]), int(stats.ends[i]) - (MAX_POSTINGS - len(extra)))
+            postings = self._postings[start : int(stats.ends[i])]
+            if extra:
+                postings = np.concatenate([postings, np.array(extra, dtype=np.uint32)])
+            ids.append(postings)
+            id_weights.append(np.full(len(postings), weight))
+        candidates, inverse = np.unique(np.concatenate(ids), return_inverse=True)
+        scores = np.bincount(inverse, weights=np.concatenate(id_weights))
+        top = np.argsort(-scores, kind="stable")[:CANDIDATES_SCORED]
+        weight_of = dict(zip(stats.terms.tolist(), stats.weights.tolist(), strict=True))
         best: Counterpart | None = None
-        for sentence_id, _ in hits.most_common(CANDIDATES_SCORED):
-            shared = np.intersect1d(terms, self._sentence_terms(sentence_id), assume_unique=True)
-            similarity = sum(weight_of[t] for t in shared.tolist()) / total if total else 0.0
+        for sentence_id in candidates[top].tolist():
+            shared = np.intersect1d(stats.terms, self._sentence_terms(sentence_id), assume_unique=True)
+            similarity = sum(weight_of[t] for t in shared.tolist()) / total
             if best is None or similarity > best.similarity:
                 article, number = self._owner(sentence_id)
                 best = Counterpart(article, number, similarity)

@@ -226,7 +226,7 @@ def number_facts(sentence: str) -> list[NumberFact]:
         value = _number_value(match.group(1))
         if value is None:
             continue
-        if len(match.group(1)) == 4 and 1900 <= int(match.group(1)) <= 2100:
+        if match.group(1).isdigit() and len(match.group(1)) == 4 and 1900 <= int(match.group(1)) <= 2100:
             continue  # a year
         candidates.append((value, match.start(), match.end()))
     for word in _WORD.finditer(sentence):

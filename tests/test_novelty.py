@@ -458,8 +458,8 @@ def test_articles_added_to_the_index_are_found(seed_fingerprints: list[ArticleFi
     best = index.closest_sentence(term_arrays(fingerprint)[1])
     assert best is not None and (best.article, best.sentence) == (position, 1)
     assert best.similarity == pytest.approx(1.0)
-    assert index.knows_number("31 gefang") and index.knows_value("31")
-    assert index.knows_name_code(phonetic_code("Rabkowa") or "")
+    assert index.knows_number("31 gefang")
+    assert phonetic_code("Rabkowa") in index.name_codes(position)
     # Adding the same article twice changes nothing.
     index.add(_entry(fingerprint))
     assert len(index) == len(seed_fingerprints) + 1 and index.sentence_count == sentences + 2
@@ -505,8 +505,8 @@ def test_an_index_of_stored_entries_equals_one_grown_with_add(
                     assert index.document_frequency(term) == stored.document_frequency(term)
             for key in fingerprint.number_keys:
                 assert index.knows_number(key) and stored.knows_number(key)
-            for code in fingerprint.name_codes:
-                assert index.knows_name_code(code) and stored.knows_name_code(code)
+            position = index.position(fingerprint.article_id)
+            assert index.name_codes(position) == stored.name_codes(position) == frozenset(fingerprint.name_codes)
 
 
 # --- the diff --------------------------------------------------------------------------------------
@@ -548,11 +548,23 @@ Im Gegenzug für die Freilassung von 52 politischen Gefangenen hat Washington di
 
 
 def test_known_names_in_another_transliteration_are_not_new(seed: CorpusIndex) -> None:
-    # The seed writes Dmitriev and Lavrov.
+    # The seed writes Dmitriev and Lavrov; an article retelling the same Riad talks spells them
+    # the German way. Transliterations are compared within the articles it retells (its context),
+    # not the whole corpus, where short phonetic codes would collide by chance.
     _, development = _diff(
-        "Kirill Dmitrijew und Sergej Lawrow trafen sich erneut mit amerikanischen Vertretern in Riad.", seed
+        "In Riad führten US-Außenminister Marco Rubio und der russische Außenminister Sergej Lawrow "
+        "die erste Runde außergewöhnlicher Gespräche. Kirill Dmitrijew erklärte gegenüber CNN, eine "
+        "Zusammenarbeit könne auch Energie-Deals umfassen.",
+        seed,
     )
-    assert development.new_facts == []
+    assert [f for f in development.new_facts if f["kind"] == "name"] == []
+
+
+def test_a_transliteration_outside_the_context_is_a_new_name(seed: CorpusIndex) -> None:
+    _, development = _diff(
+        "Ein Unternehmer namens Dmitrijew eröffnet in Gomel eine neue Bäckerei für Roggenbrot.", seed
+    )
+    assert "dmitrijew" in _facts(development, "name")
 
 
 def test_a_new_count_of_a_known_noun_and_a_new_name_are_news(seed: CorpusIndex) -> None:
@@ -603,12 +615,10 @@ def test_new_facts_were_never_known_to_the_corpus() -> None:
             if fact["kind"] == "number":
                 value = key.split(" ", 1)[0]
                 assert not index.knows_number(key), (case.id, fact)
-                assert not (float(value) >= 10 and index.knows_value(value)), (case.id, fact)
+                assert value  # known values of related articles are checked by the diff itself
             elif fact["kind"] == "name":
                 assert not index.knows_term(term_hash(key)), (case.id, fact)
                 assert not index.knows_term(term_hash(stem(key))), (case.id, fact)
-                code = phonetic_code(str(fact["text"]))
-                assert code is None or not index.knows_name_code(code), (case.id, fact)
             checked += 1
         fingerprint.story_id = development.story_id
         index.add(_entry(fingerprint, published_at=case.published))
@@ -759,3 +769,23 @@ def test_min_novel_share_decides_whether_a_follow_up_says_enough_that_is_new() -
     _, (_, strict), _ = _stage([release, follow_up], topics, NoveltyConfig(min_novel_share=0.6))
     assert strict.new_facts == default.new_facts and strict.novel_sentences == default.novel_sentences
     assert strict.decision == REHASH
+
+
+def test_every_real_german_fixture_article_can_be_fingerprinted() -> None:
+    """Real pages carry prices and percentages (`5,99 Euro`, `49,9 Prozent`) the year test once
+    choked on; every hand-checked German body must analyse without an error."""
+    from fundus import FUNDUS, load_pages
+
+    if not FUNDUS.is_dir():
+        pytest.skip(f"{FUNDUS} is not here (the shared fixtures sit beside the repository)")
+    pages = load_pages("de")
+    for page in pages:
+        fingerprint = fingerprint_text(page.name, f"{page.title or ''}\n\n{page.body}")
+        assert len(fingerprint.sentences) >= 3, page.name
+        assert len(term_arrays(fingerprint)) == len(fingerprint.sentences)
+    assert len(pages) > 50
+
+
+def test_number_facts_with_decimals_are_not_years() -> None:
+    facts = {f.key for f in number_facts("Das Ticket kostet 5,99 Euro, die Quote liegt bei 49,9 Prozent.")}
+    assert facts == {"5.99 euro", "49.9 prozent"}
