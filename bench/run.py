@@ -226,10 +226,13 @@ def write_config(folder: Path, server: BenchServer | ServerProcess, feeds: int) 
 
 def main() -> int:
     from bench import matching
+    from bench import novelty as novelty_bench
 
     print("== topic matching: 200 vs 10 topics over 1,000 articles", flush=True)
     results = matching.main()
     save(results)
+    print("== novelty diff: cost per article against 1,000, 10,000 and 100,000 stored articles", flush=True)
+    save(novelty_bench.main())
     print("== ingest: fetch + extract + language + store vs plain trafilatura", flush=True)
     return ingest()
 

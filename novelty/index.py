@@ -156,12 +156,11 @@ class CorpusIndex:
         packed.sort()
         self._postings = packed.astype(np.uint32)  # the low half: sentence ids
         packed >>= np.uint64(32)
-        term_of = packed.astype(np.uint32)
-        del packed
-        boundaries = np.flatnonzero(np.diff(term_of)) + 1 if len(term_of) else np.zeros(0, np.int64)
+        term_of = packed.view(np.uint32)[:: 2] if np.little_endian else packed.view(np.uint32)[1::2]  # no copy
+        boundaries = np.flatnonzero(term_of[1:] != term_of[:-1]) + 1
         self._term_starts = np.concatenate([[0], boundaries, [len(term_of)]]).astype(np.int64)
-        self._terms = term_of[self._term_starts[:-1]] if len(term_of) else np.zeros(0, np.uint32)
-        del term_of
+        self._terms = term_of[self._term_starts[:-1]].copy() if len(term_of) else np.zeros(0, np.uint32)
+        del term_of, packed
         self._base_sentences = sentence_count
         # Sentences of articles added during the pass.
         self._extra_terms: list[np.ndarray] = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -162,10 +162,11 @@ def store_developments(connection: duckdb.DuckDBPyConnection, developments: Iter
     _insert(connection, "INSERT INTO developments", _DEVELOPMENT_COLUMNS, rows, "ON CONFLICT DO NOTHING")
 
 
-def read_corpus(connection: duckdb.DuckDBPyConnection, since: datetime) -> list[CorpusEntry]:
+def read_corpus(connection: duckdb.DuckDBPyConnection, since: datetime) -> Iterator[CorpusEntry]:
     """The corpus the diff compares against: the seed, and German articles published (or, without
-    a publication date, stored) since `since`, oldest first."""
-    rows = connection.execute(
+    a publication date, stored) since `since`, oldest first. Streamed in chunks: the index turns
+    them into arrays as they come, so 100,000 articles' blobs are never all in Python at once."""
+    result = connection.execute(
         """
         SELECT f.article_id, f.story_id, coalesce(a.site_name, a.outlet), a.published_at, a.is_seed,
                f.signature, f.sentence_terms, f.sentence_lengths, f.number_keys, f.name_codes
@@ -174,8 +175,9 @@ def read_corpus(connection: duckdb.DuckDBPyConnection, since: datetime) -> list[
         ORDER BY f.indexed_at, coalesce(a.published_at, a.stored_at), f.article_id
         """,
         [since],
-    ).fetchall()
-    return [CorpusEntry(*row) for row in rows]
+    )
+    while rows := result.fetchmany(2000):
+        yield from (CorpusEntry(*row) for row in rows)
 
 
 def read_sentences(connection: duckdb.DuckDBPyConnection, article_ids: Iterable[str]) -> dict[str, list[str]]:

@@ -212,7 +212,7 @@ def test_fingerprints_and_developments_round_trip_and_the_corpus_window(tmp_path
         repository.store_fingerprints(db, prints, now)  # a rerun stores nothing twice
         assert db.execute("SELECT count(*) FROM article_fingerprints").fetchone()[0] == 3
         # The window keeps the seed and the recent article, not the one from 40 days ago.
-        corpus = repository.read_corpus(db, now - timedelta(days=30))
+        corpus = list(repository.read_corpus(db, now - timedelta(days=30)))
         assert sorted(e.article_id for e in corpus) == ["id2", "id3"]
         assert corpus[0].signature == next(p.signature for p in prints if p.article_id == corpus[0].article_id)
         assert repository.read_sentences(db, ["id2"]) == {"id2": prints[1].sentences}
