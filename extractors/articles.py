@@ -179,11 +179,12 @@ def _build_chunk(pages: list[FetchedPage]) -> list[Article]:
 _PRELOAD = ["extractors.articles"]
 
 
-def _context() -> multiprocessing.context.BaseContext:
+def _context(preload: Sequence[str] = ()) -> multiprocessing.context.BaseContext:
     methods = multiprocessing.get_all_start_methods()
     if "forkserver" in methods:
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(_PRELOAD)
+        # Takes effect when the process's forkserver starts (its first pool); later pools share it.
+        ctx.set_forkserver_preload([*_PRELOAD, *preload])
         return ctx
     return multiprocessing.get_context("spawn")
 
@@ -210,10 +211,14 @@ class ExtractionPool:
         *,
         chunk_size: int | None = None,
         max_tasks_per_child: int | None = 200,
+        preload: Sequence[str] = (),
     ) -> None:
         self.workers = max(1, workers if workers is not None else (os.cpu_count() or 1))
         self.chunk_size = chunk_size
         self.max_tasks_per_child = max_tasks_per_child
+        # Modules the forkserver imports once, so every worker (and every recycled one) starts
+        # with them loaded and shares their memory: for work passed to `map` whose set-up is slow.
+        self.preload = tuple(preload)
         self._lock = threading.Lock()
         self._executor: ProcessPoolExecutor | None = None
         self._generation = 0
@@ -312,7 +317,7 @@ class ExtractionPool:
         if self._executor is None:
             # no max_tasks_per_child here: see the class docstring
             self._executor = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=_context(), initializer=_init_worker
+                max_workers=self.workers, mp_context=_context(self.preload), initializer=_init_worker
             )
             self._submitted = 0
         return self._executor

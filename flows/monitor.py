@@ -13,6 +13,7 @@ it stores nothing, and the next pass sees the same items as new again, so nothin
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -47,7 +48,7 @@ from newswatch.records import (
     RunSummary,
 )
 from novelty.diff import ALERTING
-from novelty.fingerprint import belongs_in_corpus, fingerprint_articles
+from novelty.fingerprint import belongs_in_corpus, corpus_entry, fingerprint_articles
 from novelty.index import CorpusIndex
 from novelty.stage import attach_counterpart_texts, counterpart_ids, diff_new_articles
 from storage import repository
@@ -70,6 +71,9 @@ class StoredState:
     feed_states: dict[str, FeedState]
     known_keys: dict[str, str]
     seed_articles_loaded: int
+    # German articles without a fingerprint: the seed on the first pass, articles stored before
+    # the corpus index existed. The pass fingerprints them in the workers and stores them.
+    backlog: list[Article] = field(default_factory=list)
 
 
 @dataclass
@@ -87,22 +91,22 @@ class TransientFeedError(Exception):
 
 @task(name="prepare-storage", cache_policy=NO_CACHE)
 def prepare_storage(settings: Settings) -> StoredState:
-    """Upgrade the schema, load the seed corpus (idempotent), read feed state and known keys.
-
-    German articles without a fingerprint (the seed on the first pass, articles stored before the
-    corpus index existed) are fingerprinted here, once, so the corpus is complete.
-    """
+    """Upgrade the schema, load the seed corpus (idempotent), read feed state and known keys, and
+    list the German articles still missing from the corpus index."""
     with connect(settings.storage.path, lock_timeout=settings.storage.lock_timeout_seconds) as db:
         migrate(db)
         seeded = repository.load_seed_articles(db, read_seed_corpus(settings.corpus.seed_path))
-        missing = repository.articles_without_fingerprint(db)
-        if missing:
-            with transaction(db):
-                results = fingerprint_articles(missing)
-                for problem in (r for r in results if isinstance(r, str)):
-                    get_run_logger().warning("%s", problem)
-                repository.store_fingerprints(db, [r for r in results if not isinstance(r, str)], _now())
-        return StoredState(repository.read_feed_states(db), repository.read_known_keys(db), seeded)
+        return StoredState(
+            repository.read_feed_states(db), repository.read_known_keys(db), seeded,
+            repository.articles_without_fingerprint(db),
+        )
+
+
+@task(name="fingerprint-backlog", cache_policy=NO_CACHE)
+def fingerprint_backlog(pool: ExtractionPool, articles: list[Article], errors: list[RunError]) -> list[ArticleFingerprint]:
+    """Stored German articles without a fingerprint join the corpus (in the workers: the text
+    analysis is loaded there, and the main process stays small)."""
+    return _fingerprinted(pool.map(fingerprint_articles, articles), errors)
 
 
 @task(
@@ -169,6 +173,7 @@ def diff_against_corpus(
     articles: list[Article],
     fingerprints: dict[str, ArticleFingerprint],
     matches: list[ArticleMatch],
+    backlog: list[tuple[Article, ArticleFingerprint]],
 ) -> list[Development]:
     """Each matched German article against the seed and the stored articles of the look-back
     window (and the pass's earlier articles): new development, update, rehash or duplicate."""
@@ -180,13 +185,20 @@ def diff_against_corpus(
         return []  # nothing to diff: the new articles join the corpus when they are stored
     now = _now()
     since = now - timedelta(days=settings.novelty.lookback_days)
+    # The backlog is not stored yet (it is stored with the pass), so it joins the index here.
+    pending = (
+        corpus_entry(f, outlet=a.site_name or a.outlet, published_at=a.published_at, is_seed=a.is_seed)
+        for a, f in backlog
+        if a.is_seed or (a.published_at or a.fetched_at or now) >= since
+    )
     with connect(settings.storage.path, lock_timeout=settings.storage.lock_timeout_seconds) as db:
-        index = CorpusIndex(repository.read_corpus(db, since))
+        index = CorpusIndex(itertools.chain(repository.read_corpus(db, since), pending))
     developments = diff_new_articles(
         index, articles, fingerprints, topics, settings.novelty, decided_at=now, run_id=run_id
     )
     needed = counterpart_ids(developments)
-    sentences = {article_id: fingerprints[article_id].sentences for article_id in needed if article_id in fingerprints}
+    in_memory = {**{f.article_id: f for _, f in backlog}, **fingerprints}
+    sentences = {article_id: in_memory[article_id].sentences for article_id in needed if article_id in in_memory}
     missing = needed - sentences.keys()
     if missing:
         with connect(settings.storage.path, lock_timeout=settings.storage.lock_timeout_seconds) as db:
@@ -247,7 +259,10 @@ def run_pass(settings: Settings) -> PassResult:
         feed_links: list[tuple[str, str]] = []
         rows: dict[str, dict[str, object]] = {}
         extractions = []
-        with Fetcher(settings.fetch) as fetcher, ExtractionPool(workers=settings.fetch.extraction_workers) as pool:
+        with Fetcher(settings.fetch) as fetcher, ExtractionPool(
+            workers=settings.fetch.extraction_workers, preload=["novelty.preload"]
+        ) as pool:
+            backlog_prints = fingerprint_backlog(pool, stored_state.backlog, result.errors)
             polls = {}  # task_run_id -> feed
             futures = []
             for feed in feeds:
@@ -329,7 +344,9 @@ def run_pass(settings: Settings) -> PassResult:
         run.matched_articles = len(matched_ids)
         for row in rows.values():
             row.update(stored=0, german=0, matched=0)
-        developments = diff_against_corpus(settings, run.run_id, articles, fingerprints, matches)
+        by_id = {a.article_id: a for a in stored_state.backlog}
+        backlog = [(by_id[f.article_id], f) for f in backlog_prints]
+        developments = diff_against_corpus(settings, run.run_id, articles, fingerprints, matches, backlog)
         alerting = {d.article_id for d in developments if d.decision in ALERTING}
         run.developments = len(alerting)
         for row in rows.values():
@@ -341,8 +358,8 @@ def run_pass(settings: Settings) -> PassResult:
             row["matched"] += article.article_id in matched_ids
             row["developments"] += article.article_id in alerting
         store_pass(
-            settings, run, list(feed_states.values()), articles, matches, list(fingerprints.values()),
-            developments, keys, feed_links, result.errors,
+            settings, run, list(feed_states.values()), articles, matches,
+            [*backlog_prints, *fingerprints.values()], developments, keys, feed_links, result.errors,
         )
         result.developments = _development_rows(developments, articles)
         result.snapshot_path = publish_snapshot_task(settings)

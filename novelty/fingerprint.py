@@ -11,7 +11,6 @@ from datetime import datetime
 from functools import lru_cache
 
 import numpy as np
-from datasketch import MinHash
 
 from newswatch.records import Article, ArticleFingerprint, CorpusEntry
 from novelty.text import analyse, phonetic_code, shingles, term_hash
@@ -23,11 +22,15 @@ FINGERPRINT_VERSION = 1  # bump when the analysis changes; older fingerprints ar
 @lru_cache(maxsize=1)
 def _permutations() -> np.ndarray:
     # datasketch derives the permutations from the seed; computing them once saves ~0.3 ms an article.
+    from datasketch import MinHash  # imported where fingerprints are made: it brings SciPy (~1 s)
+
     return MinHash(num_perm=NUM_PERM, seed=1).permutations
 
 
 def minhash_signature(text: str) -> np.ndarray:
     """128 MinHash values (uint32) of the text's word 3-grams (datasketch, affine32 scheme)."""
+    from datasketch import MinHash
+
     minhash = MinHash(num_perm=NUM_PERM, seed=1, permutations=_permutations(), scheme="affine32")
     grams = shingles(text)
     if grams:

@@ -48,6 +48,7 @@ def diff_new_articles(
             fingerprint.story_id = development.story_id
             developments.append(development)
         index.add(corpus_entry(fingerprint, outlet=article.site_name or article.outlet, published_at=article.published_at))
+        fingerprint.analysis = []  # only the diff needed it; the pass keeps the fingerprint to store it
     return developments
 
 
