@@ -119,23 +119,35 @@ def _number_value(surface: str) -> str | None:
     return None
 
 
+_HYPHEN = re.compile(r"[-\u2010\u2011]")
+
+
+@lru_cache(maxsize=262_144)
+def _term(part: str) -> str | None:
+    """The content term of one word (part), or None for a stop word; cached: news vocabulary is
+    Zipf-distributed, so most words of an article were seen in the articles before it."""
+    if part[0].isdigit():
+        return _number_value(part)
+    folded = fold(part).strip("'\u2019")
+    if len(folded) < 2 or folded in _stop_words():
+        return None
+    return stem(folded)
+
+
+@lru_cache(maxsize=262_144)
+def _folded(word: str) -> str:
+    return fold(word)
+
+
 def content_terms(sentence: str) -> list[str]:
     """The stems of a sentence's meaningful words, in order, without repeats."""
-    stops = _stop_words()
     seen: dict[str, None] = {}
     for surface, _, _ in word_spans(sentence):
-        for part in re.split(r"[-\u2010\u2011]", surface):
-            if not part:
-                continue
-            if part[0].isdigit():
-                value = _number_value(part)
-                if value is not None:
-                    seen.setdefault(value)
-                continue
-            folded = fold(part).strip("'\u2019")
-            if len(folded) < 2 or folded in stops:
-                continue
-            seen.setdefault(stem(folded))
+        for part in _HYPHEN.split(surface) if "-" in surface or "\u2010" in surface or "\u2011" in surface else (surface,):
+            if part:
+                term = _term(part)
+                if term is not None:
+                    seen.setdefault(term)
     return list(seen)
 
 
@@ -353,7 +365,7 @@ SHINGLE_WORDS = 3
 
 def shingles(text: str) -> set[bytes]:
     """Word 3-grams of the folded text (stop words kept: they make copied wording recognisable)."""
-    words = [fold(surface) for surface, _, _ in word_spans(text)]
+    words = [_folded(surface) for surface, _, _ in word_spans(text)]
     if len(words) < SHINGLE_WORDS:
         return {" ".join(words).encode()} if words else set()
     return {" ".join(words[i : i + SHINGLE_WORDS]).encode() for i in range(len(words) - SHINGLE_WORDS + 1)}
