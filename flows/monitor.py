@@ -48,7 +48,7 @@ from newswatch.records import (
     RunSummary,
 )
 from novelty.diff import ALERTING
-from novelty.fingerprint import belongs_in_corpus, corpus_entry, fingerprint_articles
+from novelty.fingerprint import corpus_entry, fingerprint_articles, fingerprint_corpus_articles
 from novelty.index import CorpusIndex
 from novelty.stage import attach_counterpart_texts, counterpart_ids, diff_new_articles
 from storage import repository
@@ -145,8 +145,8 @@ def ingest_batch(
     # Politeness per host is enforced inside the Fetcher; these threads only overlap waiting.
     with ThreadPoolExecutor(max_workers=config.per_host_concurrency) as threads:
         pages = list(threads.map(lambda item: fetch_page(fetcher, item, config), items))
-    articles = pool.build_articles(pages)
-    return articles, pool.map(fingerprint_articles, [a for a in articles if belongs_in_corpus(a)])
+    built = pool.build_articles_then(pages, fingerprint_corpus_articles)
+    return [article for article, _ in built], [result for _, result in built if result is not None]
 
 
 def _fingerprinted(results: list[ArticleFingerprint | str], errors: list[RunError]) -> list[ArticleFingerprint]:

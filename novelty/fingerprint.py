@@ -105,6 +105,13 @@ def fingerprint_articles(articles: list[Article]) -> list[ArticleFingerprint | s
     return results
 
 
+def fingerprint_corpus_articles(articles: list[Article]) -> list[ArticleFingerprint | str | None]:
+    """For each article: its fingerprint if it belongs in the corpus, else None (or the error)."""
+    wanted = [a for a in articles if belongs_in_corpus(a)]
+    made = iter(fingerprint_articles(wanted))
+    return [next(made) if belongs_in_corpus(a) else None for a in articles]
+
+
 def belongs_in_corpus(article: Article) -> bool:
     """The corpus is German text: the seed and every stored German article with a body."""
     return article.language == "de" and bool(article.text.strip())

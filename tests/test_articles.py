@@ -272,6 +272,25 @@ def test_pool_equals_in_process_and_keeps_order() -> None:
         assert pool.build_articles(pages) == expected
 
 
+def test_pool_builds_then_fingerprints_in_the_same_worker() -> None:
+    """The flow's call: each article with its corpus fingerprint (None when it is not German)."""
+    from novelty.fingerprint import fingerprint_article, fingerprint_corpus_articles
+
+    english = "<html lang='en'><body><article><h1>Weather</h1><p>" + (
+        "The weather in London stayed mild and dry on Tuesday, forecasters said. " * 20) + "</p></article></body></html>"
+    pages = [*_batch(), make_page(english, url="https://example.org/weather")]
+    expected = [build_article(p) for p in pages]
+    with ExtractionPool(workers=2, preload=["novelty.preload"]) as pool:
+        pairs = pool.build_articles_then(pages, fingerprint_corpus_articles)
+    assert [article for article, _ in pairs] == expected
+    for article, fingerprint in pairs:
+        if article.language == "de" and article.text.strip():
+            assert fingerprint.sentences == fingerprint_article(article).sentences
+        else:
+            assert fingerprint is None
+    assert any(f is not None for _, f in pairs) and any(f is None for _, f in pairs)
+
+
 def test_pool_from_several_threads() -> None:
     pages = _batch()
     expected = [build_article(p) for p in pages]
