@@ -126,11 +126,11 @@ def _diff_text(
 ) -> dict[str, Any]:
     now = datetime.now(UTC)
     since = now - timedelta(days=settings.novelty.lookback_days)
-    entries = [e for e in repository.read_corpus(db, since) if e.article_id != article_id]
-    if indexed_before is not None:
+    entries = (e for e in repository.read_corpus(db, since) if e.article_id != article_id)
+    if indexed_before is not None:  # a stored article: only what the corpus held before it
         earlier = {r[0] for r in db.execute(
             "SELECT article_id FROM article_fingerprints WHERE indexed_at < ?", [indexed_before]).fetchall()}
-        entries = [e for e in entries if e.article_id in earlier]
+        entries = (e for e in entries if e.article_id in earlier)
     fingerprint = fingerprint_text(article_id, text)
     development = diff_article(fingerprint, CorpusIndex(entries), settings.novelty, topic_ids=[], decided_at=now)
     attach_counterpart_texts([development], repository.read_sentences(db, counterpart_ids([development])))

@@ -38,9 +38,6 @@ def minhash_signature(text: str) -> np.ndarray:
     return minhash.hashvalues.astype(np.uint32)
 
 
-Fingerprint = ArticleFingerprint
-
-
 def term_arrays(fingerprint: ArticleFingerprint) -> list[np.ndarray]:
     return split_terms(fingerprint.sentence_terms, fingerprint.sentence_lengths)
 
