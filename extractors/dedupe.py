@@ -61,9 +61,6 @@ class KnownKeys:
         self._keys: dict[str, str] = dict(stored or {})
         self._lock = threading.Lock()
 
-    def __contains__(self, key: str) -> bool:
-        return key in self._keys
-
     def article_for(self, keys: Iterable[str]) -> str | None:
         return next((self._keys[key] for key in keys if key in self._keys), None)
 

@@ -354,9 +354,6 @@ class TopicMatcher:
             matches.append(_explain(topic.id, evidence, title, text))
         return matches
 
-    def matches_any(self, title: str | None, text: str | None) -> bool:
-        return bool(self.match(title, text))
-
 
 # --- evaluation -------------------------------------------------------------------------------------
 

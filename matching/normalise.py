@@ -193,9 +193,6 @@ class Lexicon:
     def __init__(self, hashes: array.array) -> None:
         self._hashes = hashes
 
-    def __len__(self) -> int:
-        return len(self._hashes)
-
     def known(self, folded: str) -> bool:
         key = zlib.crc32(folded.encode())
         hashes = self._hashes
@@ -433,15 +430,6 @@ class Decomposer:
             rest = after[end:]
             if _is_form(after[:end], query_stem) and self.is_rest(rest):
                 return True
-        return False
-
-    def prefix_component(self, word: str, prefix: str) -> bool:
-        """A wildcard `prefix*` at a compound boundary: `Wirtschafts|sanktion*`."""
-        start = word.find(prefix, 1)
-        while start != -1:
-            if self.is_modifier(word[:start]):
-                return True
-            start = word.find(prefix, start + 1)
         return False
 
 
