@@ -47,7 +47,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -465,12 +465,10 @@ def stored_entries(folder: Path, size: int) -> Iterator:
     facts = json.loads((folder / "facts.json").read_text())
     sentence_starts = np.concatenate([[0], np.cumsum(counts)]).tolist()
     term_starts = term_starts.tolist()
-    start = datetime(2025, 10, 1, tzinfo=UTC)
     for number in range(size):
         first, last = sentence_starts[number], sentence_starts[number + 1]
         yield (CorpusEntry(
-            article_id=f"a{number:06d}", story_id=f"a{number:06d}", outlet=f"outlet-{number % 40}",
-            published_at=start + timedelta(seconds=25 * number), is_seed=False,
+            article_id=f"a{number:06d}", story_id=f"a{number:06d}",
             signature=signatures[number].tobytes(),
             sentence_terms=terms[term_starts[first] : term_starts[last]].tobytes(),
             sentence_lengths=lengths[first:last].tobytes(),

@@ -43,7 +43,6 @@ from newswatch.records import (
     FeedItem,
     FeedPoll,
     FeedState,
-    FetchedPage,
     RunError,
     RunSummary,
 )
@@ -187,16 +186,14 @@ def diff_against_corpus(
     since = now - timedelta(days=settings.novelty.lookback_days)
     # The backlog is not stored yet (it is stored with the pass), so it joins the index here.
     pending = (
-        corpus_entry(f, outlet=a.site_name or a.outlet, published_at=a.published_at, is_seed=a.is_seed)
-        for a, f in backlog
-        if a.is_seed or (a.published_at or a.fetched_at or now) >= since
+        corpus_entry(f) for a, f in backlog if a.is_seed or (a.published_at or a.fetched_at or now) >= since
     )
     with connect(settings.storage.path, lock_timeout=settings.storage.lock_timeout_seconds) as db:
         index = CorpusIndex(itertools.chain(repository.read_corpus(db, since), pending))
     developments = diff_new_articles(
         index, articles, fingerprints, topics, settings.novelty, decided_at=now, run_id=run_id
     )
-    needed = counterpart_ids(developments)
+    needed = counterpart_ids(d.sentences for d in developments)
     in_memory = {**{f.article_id: f for _, f in backlog}, **fingerprints}
     sentences = {article_id: in_memory[article_id].sentences for article_id in needed if article_id in in_memory}
     missing = needed - sentences.keys()

@@ -152,9 +152,6 @@ class CorpusEntry:
 
     article_id: str
     story_id: str
-    outlet: str | None
-    published_at: datetime | None
-    is_seed: bool
     signature: bytes
     sentence_terms: bytes
     sentence_lengths: bytes

@@ -7,7 +7,6 @@ compares a new article's fingerprint against the index built from stored ones.
 
 from __future__ import annotations
 
-from datetime import datetime
 from functools import lru_cache
 
 import numpy as np
@@ -104,9 +103,7 @@ def fingerprint_articles(articles: list[Article]) -> list[ArticleFingerprint | s
 
 def fingerprint_corpus_articles(articles: list[Article]) -> list[ArticleFingerprint | str | None]:
     """For each article: its fingerprint if it belongs in the corpus, else None (or the error)."""
-    wanted = [a for a in articles if belongs_in_corpus(a)]
-    made = iter(fingerprint_articles(wanted))
-    return [next(made) if belongs_in_corpus(a) else None for a in articles]
+    return [fingerprint_articles([a])[0] if belongs_in_corpus(a) else None for a in articles]
 
 
 def belongs_in_corpus(article: Article) -> bool:
@@ -114,20 +111,11 @@ def belongs_in_corpus(article: Article) -> bool:
     return article.language == "de" and bool(article.text.strip())
 
 
-def corpus_entry(
-    fingerprint: ArticleFingerprint,
-    *,
-    outlet: str | None,
-    published_at: datetime | None,
-    is_seed: bool = False,
-) -> CorpusEntry:
+def corpus_entry(fingerprint: ArticleFingerprint) -> CorpusEntry:
     """The index's view of a fingerprint (story_id as the fingerprint carries it)."""
     return CorpusEntry(
         article_id=fingerprint.article_id,
         story_id=fingerprint.story_id,
-        outlet=outlet,
-        published_at=published_at,
-        is_seed=is_seed,
         signature=fingerprint.signature,
         sentence_terms=fingerprint.sentence_terms,
         sentence_lengths=fingerprint.sentence_lengths,

@@ -18,10 +18,8 @@ same pass already finds the first. Nothing here compares against every stored ar
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
 
 import numpy as np
 
@@ -55,9 +53,6 @@ class IndexedArticle:
 
     article_id: str
     story_id: str
-    outlet: str | None
-    published_at: datetime | None
-    is_seed: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +101,7 @@ class CorpusIndex:
     def _register(self, entry: CorpusEntry) -> int:
         position = len(self.articles)
         self.articles.append(
-            IndexedArticle(entry.article_id, entry.story_id, entry.outlet, entry.published_at, entry.is_seed)
+            IndexedArticle(entry.article_id, entry.story_id)
         )
         self._position[entry.article_id] = position
         keys = frozenset(entry.number_keys)
@@ -253,10 +248,6 @@ class CorpusIndex:
         if sentence_id < self._base_sentences:
             return int(self._sentence_article[sentence_id]), int(self._sentence_number[sentence_id])
         return self._extra_owner[sentence_id - self._base_sentences]
-
-    def weights(self, terms: Sequence[int]) -> list[float]:
-        """Inverse sentence frequency: rare terms carry the meaning of a sentence."""
-        return self.stats(np.array(terms, dtype=np.uint32)).weights.tolist()
 
     def closest_sentence(self, terms: np.ndarray, stats: TermStats | None = None) -> Counterpart | None:
         """The corpus sentence covering most of `terms` (weighted by rarity), if any shares one."""

@@ -7,7 +7,7 @@ its copy, exactly as if they had arrived in two passes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from newswatch.config import NoveltyConfig
@@ -47,16 +47,17 @@ def diff_new_articles(
             )
             fingerprint.story_id = development.story_id
             developments.append(development)
-        index.add(corpus_entry(fingerprint, outlet=article.site_name or article.outlet, published_at=article.published_at))
+        index.add(corpus_entry(fingerprint))
         fingerprint.analysis = []  # only the diff needed it; the pass keeps the fingerprint to store it
     return developments
 
 
-def counterpart_ids(developments: Sequence[Development]) -> set[str]:
+def counterpart_ids(sentence_lists: Iterable[Sequence[Mapping[str, object]]]) -> set[str]:
+    """The corpus articles the given sentences (`Development.sentences`) were compared with."""
     return {
         str(sentence["counterpart_article_id"])
-        for development in developments
-        for sentence in development.sentences
+        for sentences in sentence_lists
+        for sentence in sentences
         if sentence.get("counterpart_article_id")
     }
 

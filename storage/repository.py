@@ -168,8 +168,7 @@ def read_corpus(connection: duckdb.DuckDBPyConnection, since: datetime) -> Itera
     them into arrays as they come, so 100,000 articles' blobs are never all in Python at once."""
     result = connection.execute(
         """
-        SELECT f.article_id, f.story_id, coalesce(a.site_name, a.outlet), a.published_at, a.is_seed,
-               f.signature, f.sentence_terms, f.sentence_lengths, f.number_keys, f.name_codes
+        SELECT f.article_id, f.story_id, f.signature, f.sentence_terms, f.sentence_lengths, f.number_keys, f.name_codes
         FROM article_fingerprints f JOIN articles a USING (article_id)
         WHERE a.is_seed OR coalesce(a.published_at, a.stored_at) >= ?
         ORDER BY f.indexed_at, coalesce(a.published_at, a.stored_at), f.article_id

@@ -32,8 +32,8 @@ from storage.seed import read_seed_corpus
 NOW = datetime(2025, 12, 1, 12, 0, tzinfo=UTC)
 
 
-def _entry(fingerprint: ArticleFingerprint, published_at: datetime | None = None) -> CorpusEntry:
-    return corpus_entry(fingerprint, outlet=None, published_at=published_at)
+def _entry(fingerprint: ArticleFingerprint) -> CorpusEntry:
+    return corpus_entry(fingerprint)
 
 
 def _terms(sentence: str) -> np.ndarray:
@@ -479,7 +479,7 @@ def test_document_frequency_counts_sentences() -> None:
     assert index.document_frequency(sanktion) == 5
     assert index.document_frequency(belarus) == 2
     # Rarer terms weigh more.
-    heavy, light = index.weights([belarus, sanktion])
+    heavy, light = index.stats(np.array([belarus, sanktion], dtype=np.uint32)).weights.tolist()
     assert heavy > light > 0
 
 
@@ -621,7 +621,7 @@ def test_new_facts_were_never_known_to_the_corpus() -> None:
                 assert not index.knows_term(term_hash(stem(key))), (case.id, fact)
             checked += 1
         fingerprint.story_id = development.story_id
-        index.add(_entry(fingerprint, published_at=case.published))
+        index.add(_entry(fingerprint))
     assert checked > 50
 
 

@@ -75,7 +75,7 @@ def seed_index() -> CorpusIndex:
     index = CorpusIndex()
     for article in read_seed_corpus(BUNDLED_SEED_CORPUS):
         fingerprint = fingerprint_article(article)
-        index.add(corpus_entry(fingerprint, outlet=article.outlet, published_at=article.published_at, is_seed=True))
+        index.add(corpus_entry(fingerprint))
     return index
 
 
@@ -88,7 +88,7 @@ def run(cases: list[Case], config: NoveltyConfig) -> list[tuple[Case, Developmen
         development = diff_article(fingerprint, index, config, topic_ids=[], decided_at=case.published)
         elapsed = time.perf_counter() - started
         fingerprint.story_id = development.story_id
-        index.add(corpus_entry(fingerprint, outlet=case.outlet, published_at=case.published))
+        index.add(corpus_entry(fingerprint))
         results.append((case, development, elapsed))
     return results
 
