@@ -16,6 +16,7 @@ import typer
 from rich.table import Table
 
 from flows.output import console, fail
+from flows.secrets import read_prefect_secret
 from newswatch.config import DEFAULT_CONFIG_NAME, ConfigError, Settings, load_settings
 from storage.db import StorageError, connect, migrate, schema_version
 
@@ -41,6 +42,10 @@ from flows.diff_cli import diff_command  # noqa: E402
 
 app.command("diff")(diff_command)
 
+from flows.alerts_cli import alerts_app  # noqa: E402
+
+app.add_typer(alerts_app, name="alerts")
+
 ConfigOption = Annotated[
     Path, typer.Option("--config", "-c", help="Path to newswatch.toml.", show_default=True)
 ]
@@ -49,7 +54,7 @@ ConfigOption = Annotated[
 
 def _load(config: Path) -> Settings:
     try:
-        return load_settings(config)
+        return load_settings(config, resolve_secret=read_prefect_secret)
     except ConfigError as error:
         raise fail(str(error), 2) from None
 

@@ -85,8 +85,9 @@ class CoverageServer:
         self._httpd.server_close()
 
 
-def demo_config(server: CoverageServer, folder: Path) -> Path:
-    """A newswatch.toml for the demo: the shipped topics, the demo feeds, loopback admitted."""
+def demo_config(server: CoverageServer, folder: Path, channels: list[dict[str, object]] | None = None) -> Path:
+    """A newswatch.toml for the demo: the shipped topics, the demo feeds, loopback admitted, and
+    `channels` (each a [[channels]] table) for alerts."""
     manifest = json.loads((COVERAGE / "manifest.json").read_text(encoding="utf-8"))
     shipped = load_settings(PROJECT_ROOT / "newswatch.toml")
     lines = [
@@ -103,27 +104,77 @@ def demo_config(server: CoverageServer, folder: Path) -> Path:
     for topic in shipped.topics:
         lines += ["[[topics]]", f"id = {json.dumps(topic.id)}", f"name = {json.dumps(topic.name)}",
                   f"query = {json.dumps(topic.query)}"]
+    for channel in channels or []:  # JSON strings, numbers, booleans and lists are valid TOML values
+        lines += ["[[channels]]", *(f"{key} = {json.dumps(value)}" for key, value in channel.items())]
     path = folder / "newswatch.toml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
 
 def run_demo(keep: Path | None = None) -> None:
+    from alerts.loopback import SmtpReceiver, WebhookReceiver, redirect_slack_to
     from flows.cli import print_pass_summary, run_monitor_flow
 
     console = Console(width=max(Console().width, 150))
     folder = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="newswatch-demo-"))
     folder.mkdir(parents=True, exist_ok=True)
-    with CoverageServer() as server:
-        config = demo_config(server, folder)
+    # Alerts go over the real protocols to receivers on 127.0.0.1: an SMTP server, a JSON webhook,
+    # and Apprise's Slack plugin pointed at a loopback receiver instead of hooks.slack.com.
+    with (
+        CoverageServer() as server,
+        SmtpReceiver() as smtp,
+        WebhookReceiver() as webhook,
+        WebhookReceiver() as slack,
+        redirect_slack_to(slack),
+    ):
+        channels = [
+            {"name": "desk-email", "url": smtp.mailto_url(to="belarus-desk@example.org"),
+             "min_send_interval_seconds": 0},
+            {"name": "desk-slack", "url": slack.slack_webhook_url(), "min_send_interval_seconds": 0},
+            {"name": "russia-webhook", "url": webhook.json_url(), "topics": ["us-russia"]},
+        ]
+        config = demo_config(server, folder, channels)
         settings = load_settings(config)
         console.rule(f"newswatch demo: recorded coverage served on {server.base}")
         console.print(f"config: {config}")
+        console.print(f"alerts: SMTP on 127.0.0.1:{smtp.port}, webhook and Slack receivers on "
+                      f"127.0.0.1:{webhook.port} and 127.0.0.1:{slack.port}")
         console.rule("pass 1")
         print_pass_summary(run_monitor_flow(config, settings))
-        console.rule("pass 2 (same feeds again: nothing new may be stored)")
+        delivered = (len(smtp.messages), len(slack.requests), len(webhook.requests))
+        console.rule("pass 2 (same feeds again: nothing new may be stored or alerted)")
         print_pass_summary(run_monitor_flow(config, settings))
-    show_database(settings.storage.resolved_snapshot_path, console)
+        show_database(settings.storage.resolved_snapshot_path, console)
+        show_alerts(smtp, slack, webhook, console)
+        again = (len(smtp.messages), len(slack.requests), len(webhook.requests))
+        console.print(
+            "pass 2 sent nothing more" if again == delivered else f"[red]pass 2 sent more: {again} after {delivered}[/]"
+        )
+
+
+def show_alerts(smtp, slack, webhook, console: Console) -> None:  # noqa: ANN001 - the loopback receivers
+    """The alerts exactly as the receivers got them."""
+    console.rule(f"alerts delivered: {len(smtp.messages)} emails, {len(slack.requests)} Slack messages, "
+                 f"{len(webhook.requests)} webhook calls")
+    table = Table(title="email (SMTP on 127.0.0.1)")
+    for column in ("to", "subject", "parts"):
+        table.add_column(column)
+    for mail in smtp.messages:
+        parts = ", ".join(part.get_content_type() for part in mail.iter_parts()) if mail.is_multipart() else ""
+        table.add_row(mail["To"], mail["Subject"], parts)
+    console.print(table)
+    if smtp.messages:
+        first = smtp.messages[0]
+        console.rule(f"the first email as delivered (plain-text part): {first['Subject']}")
+        console.print(first.get_body(("plain",)).get_content(), markup=False, highlight=False)
+    if slack.requests:
+        payload = slack.requests[0].json
+        blocks = payload["attachments"][0]["blocks"]
+        console.rule(f"the first Slack message as posted (Block Kit, mrkdwn): {blocks[0]['text']['text']}")
+        console.print(blocks[1]["text"]["text"], markup=False, highlight=False)
+    for request in webhook.requests:
+        console.print(f"webhook {request.path}: {request.json['title']} "
+                      f"(Idempotency-Key {request.headers.get('Idempotency-Key')})", markup=False)
 
 
 def show_database(snapshot: Path, console: Console) -> None:

@@ -1,7 +1,8 @@
 """The `monitor` flow: one pass over every feed, reading like the data flow in the guide.
 
     feeds --poll--> new items --fetch--> pages --extract+language+fingerprint--> articles
-          --match topics--> matches --diff against corpus--> developments --store--> snapshot
+          --match topics--> matches --diff against corpus--> developments
+          --store (one transaction, with the outbox)--> dispatch alerts --> snapshot
 
 Prefect sees one task per feed (`poll-<feed>`) and one per batch of its new items
 (`ingest-<feed>-<n>`: fetch and extract), so the UI shows what each feed did without paying task
@@ -27,6 +28,8 @@ from prefect.futures import as_completed
 from prefect.runtime import flow_run, task_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from alerts.outbox import DispatchReport, dispatch
+from alerts.plan import plan_development_alerts, plan_health_alerts
 from extractors.articles import ExtractionPool
 from extractors.dedupe import KnownKeys, keys_for_article
 from extractors.feeds import poll_feed
@@ -50,7 +53,8 @@ from novelty.diff import ALERTING
 from novelty.fingerprint import corpus_entry, fingerprint_articles, fingerprint_corpus_articles
 from novelty.index import CorpusIndex
 from novelty.stage import attach_counterpart_texts, counterpart_ids, diff_new_articles
-from storage import repository
+from flows.secrets import read_prefect_secret
+from storage import outbox, repository
 from storage.db import PassLock, connect, migrate, transaction
 from storage.seed import read_seed_corpus
 from storage.snapshot import publish_snapshot
@@ -81,6 +85,7 @@ class PassResult:
     feed_rows: list[dict[str, object]] = field(default_factory=list)
     errors: list[RunError] = field(default_factory=list)
     developments: list[dict[str, object]] = field(default_factory=list)
+    alerts: DispatchReport = field(default_factory=DispatchReport)
     snapshot_path: Path | None = None
 
 
@@ -216,14 +221,26 @@ def store_pass(
     keys: list[tuple[str, str, str]],
     feed_links: list[tuple[str, str]],
     errors: list[RunError],
+    previous_feed_states: dict[str, FeedState],
 ) -> int:
-    """Everything the pass learned, in one transaction; the write connection is held only here."""
+    """Everything the pass learned, in one transaction; the write connection is held only here.
+    The alerts it owes are queued in the same transaction: an alert exists exactly when its
+    development (or the feed state it reports) does."""
     with connect(settings.storage.path, lock_timeout=settings.storage.lock_timeout_seconds) as db:
         with transaction(db):
             stored = repository.store_articles(db, articles, _now(), run.run_id)
             repository.store_matches(db, matches, run.run_id)
             repository.store_fingerprints(db, fingerprints, _now())
             repository.store_developments(db, developments)
+            now = _now()
+            alerted = outbox.alerted_stories(db, {d.story_id for d in developments})
+            by_id = {a.article_id: a for a in articles}
+            queued = plan_development_alerts(
+                developments, by_id, settings.channels, settings.alerts, alerted, now, run.run_id
+            ) + plan_health_alerts(
+                previous_feed_states, feed_states, settings.channels, settings.alerts, now, run.run_id
+            )
+            run.alerts_queued = outbox.store_alerts(db, queued)
             repository.store_keys(db, keys)
             repository.store_feed_links(db, feed_links, run.started_at, run.run_id)
             repository.store_feed_states(db, feed_states)
@@ -231,6 +248,29 @@ def store_pass(
             run.finished_at = _now()
             repository.store_run(db, run, errors)
     return stored
+
+
+@task(name="dispatch-alerts", cache_policy=NO_CACHE)
+def dispatch_alerts(settings: Settings, run_id: str | None = None) -> DispatchReport:
+    """Send what the outbox holds: this pass's alerts, retries that are due, digests that are due."""
+    if not settings.channels:
+        return DispatchReport()
+    logger = get_run_logger()
+    store = outbox.OutboxStore(settings.storage.path, settings.alerts, settings.storage.lock_timeout_seconds)
+    report = dispatch(store, settings.channels, {t.id: t.name for t in settings.topics}, settings.alerts)
+    for delivery in report.failed:  # errors are redacted by the channel: no secret reaches the log
+        logger.warning(
+            "alert to %s failed (%s)%s: %s", delivery.channel, delivery.kind,
+            ", now in the dead-letter list" if delivery.dead else ", retried later", delivery.error,
+        )
+    for channel, count in report.deferred.items():
+        logger.warning("channel %s keeps failing: %d alerts wait for the next pass", channel, count)
+    for channel, count in report.unknown_channels.items():
+        logger.warning("%d alerts are queued for channel %s, which is no longer configured", count, channel)
+    if run_id is not None:
+        with connect(settings.storage.path, lock_timeout=settings.storage.lock_timeout_seconds) as db:
+            outbox.update_run_alerts(db, run_id, len(report.sent), len(report.failed))
+    return report
 
 
 @task(name="publish-snapshot", cache_policy=NO_CACHE)
@@ -357,16 +397,19 @@ def run_pass(settings: Settings) -> PassResult:
         store_pass(
             settings, run, list(feed_states.values()), articles, matches,
             [*backlog_prints, *fingerprints.values()], developments, keys, feed_links, result.errors,
+            stored_state.feed_states,
         )
         result.developments = _development_rows(developments, articles)
+        result.alerts = dispatch_alerts(settings, run.run_id)
+        run.alerts_sent, run.alerts_failed = len(result.alerts.sent), len(result.alerts.failed)
         result.snapshot_path = publish_snapshot_task(settings)
     result.feed_rows = [rows[name] for name in sorted(rows)]
     _publish_run_artifact(result)
     logger.info(
         "pass %s: %d feeds polled, %d failed, %d new items, %d articles stored (%d German, %d matched, "
-        "%d new developments or updates)",
+        "%d new developments or updates); %d alerts queued, %d sent, %d failed",
         run.run_id, run.feeds_polled, run.feeds_failed, run.new_items, run.articles_stored, run.german_articles,
-        run.matched_articles, run.developments,
+        run.matched_articles, run.developments, run.alerts_queued, run.alerts_sent, run.alerts_failed,
     )
     return result
 
@@ -438,12 +481,55 @@ def _publish_run_artifact(result: PassResult) -> None:
             f"{run.matched_articles} matching a tracked topic."
         ),
     )
+    _publish_alerts_artifact(result.alerts, f"Pass {run.run_id}")
+
+
+def _publish_alerts_artifact(report: DispatchReport, what: str) -> None:
+    rows = [
+        {
+            "channel": d.channel,
+            "kind": d.kind,
+            "alerts": len(d.alert_ids),
+            "status": "sent" if d.sent else ("dead" if d.dead else "failed, retried later"),
+            "title": d.title,
+            "error": d.error or "",
+        }
+        for d in report.deliveries
+    ]
+    create_table_artifact(
+        key="monitor-alerts",
+        table=rows or [{"channel": "(nothing to send)"}],
+        description=(
+            f"{what}: {len(report.sent)} messages sent, {len(report.failed)} failed"
+            + (f", {sum(report.deferred.values())} alerts deferred (channel failing)" if report.deferred else "")
+            + (f", {len(report.recovered)} interrupted sends sent again" if report.recovered else "")
+            + "."
+        ),
+    )
+
+
+@flow(name="dispatch-alerts", log_prints=False)
+def dispatch_alerts_flow(config_path: str) -> dict[str, object]:
+    """Send due digests and retries without polling (the digest schedule; `newswatch alerts dispatch`)."""
+    settings = load_settings(config_path, resolve_secret=read_prefect_secret)
+    with PassLock(settings.storage.path):
+        with connect(settings.storage.path, lock_timeout=settings.storage.lock_timeout_seconds) as db:
+            migrate(db)
+        report = dispatch_alerts(settings)
+        publish_snapshot_task(settings)
+    _publish_alerts_artifact(report, "Dispatch")
+    return {
+        "sent": len(report.sent),
+        "failed": len(report.failed),
+        "dead": sum(len(d.dead) for d in report.deliveries),
+        "deferred": sum(report.deferred.values()),
+    }
 
 
 @flow(name="monitor", task_runner=ThreadPoolTaskRunner(max_workers=16), log_prints=False)
 def monitor(config_path: str) -> dict[str, object]:
     """Poll every feed once, store new articles, publish the analyst snapshot."""
-    settings = load_settings(config_path)
+    settings = load_settings(config_path, resolve_secret=read_prefect_secret)
     result = run_pass(settings)
     run = result.run
     return {
@@ -459,5 +545,8 @@ def monitor(config_path: str) -> dict[str, object]:
         "german_articles": run.german_articles,
         "matched_articles": run.matched_articles,
         "developments": run.developments,
+        "alerts_queued": run.alerts_queued,
+        "alerts_sent": run.alerts_sent,
+        "alerts_failed": run.alerts_failed,
         "snapshot": str(result.snapshot_path),
     }

@@ -11,14 +11,16 @@ import ipaddress
 import os
 import re
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -30,6 +32,8 @@ DEFAULT_CONFIG_NAME = "newswatch.toml"
 USER_AGENT = "newswatch/0.1 (news monitoring; +https://github.com/newswatch/newswatch)"
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# Prefect's own reference syntax for a Secret block, as in prefect.yaml.
+_SECRET_REF = re.compile(r"\{\{\s*prefect\.blocks\.secret\.([A-Za-z0-9][A-Za-z0-9_-]*)\s*\}\}")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -207,21 +211,68 @@ class TopicConfig(_Section):
 
 
 class ChannelConfig(_Section):
+    """Where alerts go (docs/alerts.md): any Apprise URL, the topics it gets and how it is paced."""
+
     name: str
-    url: str  # any Apprise URL; ${ENV_VAR} references are expanded at load
-    topics: list[str] | None = None  # default: all topics
+    url: str  # any Apprise URL; ${ENV_VAR} and {{ prefect.blocks.secret.NAME }} are expanded at load
+    topics: list[str] | None = None  # default: all topics; [] for none (an operator-only channel)
+    # "immediate": one message per development; "digest": one message per interval listing them.
+    mode: Literal["immediate", "digest"] = "immediate"
+    # A digest goes out at most once per interval, at the first pass after it is due. Immediate
+    # channels use it for the overflow of `max_alerts_per_pass`.
+    digest_interval_minutes: float = Field(default=60, gt=0, le=7 * 24 * 60)
+    # Immediate alerts per pass at most; the rest wait for the channel's next digest, so a burst
+    # (a new feed, a big news day) cannot flood a desk.
+    max_alerts_per_pass: int = Field(default=10, ge=0, le=1000)
+    # Feed health alerts (a feed failing pass after pass, and its recovery) go to operator channels.
+    operator: bool = False
+    # Pause between two sends to this channel; default: Apprise's own for the service (5.5 s for
+    # email, 1.2 s for Slack, none for webhooks).
+    min_send_interval_seconds: float | None = Field(default=None, ge=0, le=60)
+    # Values the URL was expanded from (environment variables, secret blocks): redacted in every
+    # error and log line that mentions the channel. Set at load, never read from the file.
+    _secrets: tuple[str, ...] = PrivateAttr(default=())
 
     @field_validator("url")
     @classmethod
     def _check_url(cls, value: str) -> str:
-        if not _ENV_REF.search(value):  # with ${VAR}s it is checked after expansion
+        if not _ENV_REF.search(value) and not _SECRET_REF.search(value):  # checked after expansion
             _check_apprise_url(value)
         return value
 
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError(f"{value!r}: use letters, digits, '-', '_' or '.' (at most 64)")
+        return value
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return self._secrets
+
+    def routes(self, topic_id: str) -> bool:
+        return self.topics is None or topic_id in self.topics
+
     def __repr__(self) -> str:  # channel URLs carry secrets: never print them
-        return f"ChannelConfig(name={self.name!r}, topics={self.topics!r})"
+        return f"ChannelConfig(name={self.name!r}, topics={self.topics!r}, mode={self.mode!r})"
 
     __str__ = __repr__
+
+
+class AlertsConfig(_Section):
+    """The outbox and what alerts at all (docs/alerts.md)."""
+
+    # Only articles published (or, without a date, first fetched) this recently alert; older ones
+    # are stored and diffed but never alerted, so adding a feed does not send last month's news.
+    max_age_hours: float = Field(default=72, gt=0)
+    # A failed send is retried on later passes after retry_base_seconds, doubling up to
+    # retry_max_seconds; after max_attempts it is dead (`newswatch alerts list --failed`).
+    max_attempts: int = Field(default=5, ge=1, le=100)
+    retry_base_seconds: float = Field(default=60, ge=0)
+    retry_max_seconds: float = Field(default=3600, ge=0)
+    # A feed failing this many passes in a row produces one alert to the operator channels.
+    health_after_failures: int = Field(default=3, ge=1, le=1000)
 
 
 def _check_apprise_url(value: str) -> None:
@@ -235,6 +286,7 @@ class Settings(_Section):
     fetch: FetchConfig = FetchConfig()
     corpus: CorpusConfig = CorpusConfig()
     novelty: NoveltyConfig = NoveltyConfig()
+    alerts: AlertsConfig = AlertsConfig()
     feeds: list[FeedConfig] = Field(default_factory=list)
     topics: list[TopicConfig] = Field(default_factory=list)
     channels: list[ChannelConfig] = Field(default_factory=list)
@@ -269,16 +321,34 @@ def _require_unique(values: list[str], section: str, key: str) -> None:
         seen.add(value)
 
 
-def _expand_env(value: str, where: str) -> str:
-    """Expand ${VAR}; a missing variable is an error naming the key and the variable, not a value."""
+SecretResolver = Callable[[str], str]  # name of a Prefect Secret block -> its value
 
-    def replace(match: re.Match[str]) -> str:
+
+def _expand_references(value: str, where: str, resolve_secret: SecretResolver | None) -> tuple[str, list[str]]:
+    """Expand ${VAR} and {{ prefect.blocks.secret.NAME }}; returns the value and what was put in
+    (to redact later). A missing one is an error naming the key and the reference, never a value."""
+    secrets: list[str] = []
+
+    def environment(match: re.Match[str]) -> str:
         name = match.group(1)
         if name not in os.environ:
             raise ConfigError(f"{where}: environment variable {name} is not set")
+        secrets.append(os.environ[name])
         return os.environ[name]
 
-    return _ENV_REF.sub(replace, value)
+    def secret_block(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if resolve_secret is None:
+            raise ConfigError(f"{where}: the Prefect Secret block {name!r} can only be read when running under Prefect")
+        try:
+            secret = resolve_secret(name)
+        except Exception as error:  # noqa: BLE001 - any failure is reported as the config's problem
+            raise ConfigError(f"{where}: cannot read the Prefect Secret block {name!r} ({type(error).__name__})") from None
+        secrets.append(secret)
+        return secret
+
+    expanded = _SECRET_REF.sub(secret_block, _ENV_REF.sub(environment, value))
+    return expanded, [s for s in secrets if s]
 
 
 def _format_validation_error(error: ValidationError, source: str) -> str:
@@ -296,7 +366,9 @@ def _format_validation_error(error: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
-def settings_from_dict(data: dict[str, Any], source: str = "config") -> Settings:
+def settings_from_dict(
+    data: dict[str, Any], source: str = "config", resolve_secret: SecretResolver | None = None
+) -> Settings:
     """Validate already-parsed config data (tests and the demo build configs in code)."""
     try:
         settings = Settings.model_validate(data)
@@ -307,17 +379,20 @@ def settings_from_dict(data: dict[str, Any], source: str = "config") -> Settings
     channels = []
     for index, channel in enumerate(settings.channels):
         where = f"{source}: channels[{index}].url"
-        url = _expand_env(channel.url, where)
+        url, secrets = _expand_references(channel.url, where, resolve_secret)
         try:
             _check_apprise_url(url)
         except ValueError as error:
             raise ConfigError(f"{where}: {error}") from None
-        channels.append(channel.model_copy(update={"url": url}))
+        expanded = channel.model_copy(update={"url": url})
+        expanded._secrets = tuple(secrets)
+        channels.append(expanded)
     return settings.model_copy(update={"channels": channels})
 
 
-def load_settings(path: str | Path) -> Settings:
-    """Read and validate a newswatch.toml; relative storage paths are resolved against its folder."""
+def load_settings(path: str | Path, resolve_secret: SecretResolver | None = None) -> Settings:
+    """Read and validate a newswatch.toml; relative storage paths are resolved against its folder.
+    `resolve_secret` reads Prefect Secret blocks (flows/ passes one; this module has no Prefect)."""
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -329,7 +404,7 @@ def load_settings(path: str | Path) -> Settings:
         raise ConfigError(f"{path}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
-    settings = settings_from_dict(data, str(path))
+    settings = settings_from_dict(data, str(path), resolve_secret)
     return _resolve_paths(settings, path.resolve().parent).model_copy(update={"source": path})
 
 

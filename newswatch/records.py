@@ -159,6 +159,10 @@ class CorpusEntry:
     name_codes: list[str]
 
 
+# The decisions a desk is alerted about (the others: "rehash", "duplicate").
+ALERTING_DECISIONS = frozenset({"new_development", "update"})
+
+
 @dataclass(slots=True)
 class Development:
     """The diff of a matched German article against the corpus; one row of `developments`."""
@@ -212,3 +216,42 @@ class RunSummary:
     german_articles: int = 0
     matched_articles: int = 0
     developments: int = 0  # new_development + update decisions
+    alerts_queued: int = 0  # alert rows the pass put in the outbox
+    alerts_sent: int = 0  # messages delivered by the pass's dispatch (a digest counts once)
+    alerts_failed: int = 0  # sends that failed (retried on later passes, or dead)
+
+
+AlertKind = Literal["first", "follow_up", "feed_failing", "feed_recovered"]
+# pending -> sending -> sent; a failed send goes back to failed (retried with backoff) or, after the
+# last attempt, to dead. "sending" outlives a pass only when the process died mid-send.
+AlertStatus = Literal["pending", "sending", "sent", "failed", "dead"]
+
+
+@dataclass(slots=True)
+class Alert:
+    """One message owed to one channel; one row of the `alerts` table (the outbox).
+
+    Written in the same transaction as the development (or feed state) it reports, sent after the
+    commit. `alert_id` is the idempotency key: the same story, decision and channel always give the
+    same id, so a rerun, a retry or a crash never queues a second alert for them.
+    """
+
+    alert_id: str
+    channel: str
+    kind: AlertKind
+    delivery: str  # "immediate" or "digest"
+    status: AlertStatus
+    created_at: datetime
+    article_id: str | None = None  # the development's article (development alerts)
+    story_id: str | None = None
+    decision: str | None = None
+    topic_ids: list[str] = field(default_factory=list)  # the channel's topics the article matched
+    feed_name: str | None = None  # feed health alerts
+    details: dict[str, Any] | None = None  # feed health alerts: what the message reports
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    last_attempt_at: datetime | None = None
+    last_error: str | None = None  # redacted: never a secret
+    sent_at: datetime | None = None
+    digest_id: str | None = None  # the digest message it went out in
+    run_id: str | None = None

@@ -231,4 +231,47 @@ MIGRATIONS += (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        4,
+        "alerts: the outbox, with delivery state",
+        """
+        -- One message owed to one channel, written in the pass's transaction and sent after it.
+        -- alert_id is the idempotency key (channel, story, decision; feed and streak for health).
+        CREATE TABLE alerts (
+            alert_id        VARCHAR PRIMARY KEY,
+            channel         VARCHAR NOT NULL,
+            kind            VARCHAR NOT NULL,
+            delivery        VARCHAR NOT NULL,
+            status          VARCHAR NOT NULL,
+            created_at      TIMESTAMPTZ NOT NULL,
+            article_id      VARCHAR,
+            story_id        VARCHAR,
+            decision        VARCHAR,
+            topic_ids       VARCHAR[] NOT NULL,
+            feed_name       VARCHAR,
+            details         JSON,
+            attempts        INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TIMESTAMPTZ,
+            last_attempt_at TIMESTAMPTZ,
+            last_error      VARCHAR,
+            sent_at         TIMESTAMPTZ,
+            digest_id       VARCHAR,
+            run_id          VARCHAR
+        );
+
+        ALTER TABLE runs ADD COLUMN alerts_queued INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE runs ADD COLUMN alerts_sent INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE runs ADD COLUMN alerts_failed INTEGER NOT NULL DEFAULT 0;
+
+        -- The dead-letter list: alerts that used up their attempts, and those still retrying.
+        CREATE VIEW failed_alerts AS
+            SELECT alert_id, channel, kind, status, attempts, last_error, last_attempt_at,
+                   next_attempt_at, created_at, article_id, story_id, feed_name
+            FROM alerts
+            WHERE status IN ('failed', 'dead');
+        """,
+    ),
+)
+
 LATEST_VERSION = MIGRATIONS[-1].version

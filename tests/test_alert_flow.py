@@ -1,0 +1,116 @@
+"""Alerts end to end: the monitor flow over recorded coverage, delivering to a real SMTP server, a
+JSON webhook and Apprise's Slack plugin, all on loopback."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from alerts.loopback import SmtpReceiver, WebhookReceiver, redirect_slack_to
+from flows.demo import COVERAGE, CoverageServer, demo_config
+
+pytestmark = pytest.mark.slow
+
+MANIFEST = json.loads((COVERAGE / "manifest.json").read_text(encoding="utf-8"))
+NEW = [i for i in MANIFEST["items"] if i["kind"] == "new_development"]
+RUSSIA = [i for i in NEW if "us-russia" in i["topics"]]
+
+
+def test_a_pass_alerts_exactly_the_new_developments_once_per_channel(tmp_path: Path) -> None:
+    """New developments alert; rehashes, syndicated copies, off-topic and non-German articles do
+    not; a second pass over the same feeds sends nothing."""
+    from flows.monitor import monitor
+
+    with (
+        CoverageServer() as server,
+        SmtpReceiver() as smtp,
+        WebhookReceiver() as hook,
+        WebhookReceiver() as slack,
+        redirect_slack_to(slack),
+    ):
+        config = demo_config(server, tmp_path, channels=[
+            {"name": "desk-email", "url": smtp.mailto_url(), "min_send_interval_seconds": 0},
+            {"name": "russia-hook", "url": hook.json_url(), "topics": ["us-russia"], "min_send_interval_seconds": 0},
+            {"name": "desk-slack", "url": slack.slack_webhook_url(), "min_send_interval_seconds": 0},
+        ])
+        first = monitor(config_path=str(config))
+        assert first["alerts_queued"] == 2 * len(NEW) + len(RUSSIA)
+        assert first["alerts_sent"] == first["alerts_queued"] and first["alerts_failed"] == 0
+
+        mails = smtp.wait_for(len(NEW))
+        assert sorted(m["Subject"] for m in mails) == sorted(f"Neue Entwicklung: {i['title']}" for i in NEW)
+        for mail in mails:
+            assert mail.is_multipart() and mail.get_content_type() == "multipart/alternative"
+            html = mail.get_body(("html",)).get_content()
+            text = mail.get_body(("plain",)).get_content()
+            assert "Was ist neu" in html and "Was ist neu" in text
+            assert server.base in html  # the article link
+        assert sorted(r.json["title"] for r in hook.wait_for(len(RUSSIA))) == sorted(
+            f"Neue Entwicklung: {i['title']}" for i in RUSSIA
+        )
+        payloads = [r.json for r in slack.wait_for(len(NEW))]
+        headers = sorted(p["attachments"][0]["blocks"][0]["text"]["text"] for p in payloads)
+        assert headers == sorted(f"Neue Entwicklung: {i['title']}"[:150] for i in NEW)
+        for payload in payloads:
+            mrkdwn = payload["attachments"][0]["blocks"][1]["text"]["text"]
+            assert re.search(r"<http://127\.0\.0\.1:\d+/[^|>]+\|Artikel lesen>", mrkdwn)
+
+        second = monitor(config_path=str(config))
+        assert second["alerts_queued"] == 0 and second["alerts_sent"] == 0
+        assert len(smtp.messages) == len(NEW) and len(hook.requests) == len(RUSSIA)
+        assert len(slack.requests) == len(NEW)
+        with duckdb.connect(second["snapshot"], read_only=True) as db:
+            statuses = db.execute("SELECT status, count(*) FROM alerts GROUP BY ALL").fetchall()
+            alerted = {r[0] for r in db.execute(
+                "SELECT d.decision FROM alerts a JOIN developments d USING (article_id)"
+            ).fetchall()}
+        assert statuses == [("sent", first["alerts_queued"])]
+        assert alerted == {"new_development"}
+
+
+RSS = b"""<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>Feed</title><link>http://127.0.0.1/</link><language>de</language>
+<item><title>Eintrag</title><link>http://127.0.0.1/nicht-da.html</link><guid>1</guid></item>
+</channel></rss>"""
+
+
+def test_a_failing_feed_alerts_the_operators_once_and_once_when_it_recovers(tmp_path: Path, loopback) -> None:
+    from flows.monitor import monitor
+
+    loopback.route("/feed.xml", 404)
+    with SmtpReceiver() as smtp:
+        config = tmp_path / "newswatch.toml"
+        config.write_text(f"""
+[storage]
+path = "{tmp_path / 'newswatch.duckdb'}"
+[fetch]
+allow_private_addresses = ["{loopback.allowance}"]
+backoff_base_seconds = 0
+[alerts]
+health_after_failures = 2
+[[feeds]]
+name = "wackelig"
+url = "{loopback.url('/feed.xml')}"
+[[channels]]
+name = "ops"
+url = "{smtp.mailto_url(to='ops@example.org')}"
+topics = []
+operator = true
+min_send_interval_seconds = 0
+""")
+        for _ in range(3):  # failures 1, 2 (the alert), 3 (no second alert)
+            summary = monitor(config_path=str(config))
+            assert summary["feeds_failed"] == 1
+        [alert] = smtp.wait_for(1)
+        assert "wackelig" in alert["Subject"] and "404" in alert.get_body(("plain",)).get_content()
+
+        loopback.route("/feed.xml", 200, {"Content-Type": "application/rss+xml"}, RSS)
+        monitor(config_path=str(config))
+        mails = smtp.wait_for(2)
+        assert "wieder erreichbar" in mails[1]["Subject"]
+        monitor(config_path=str(config))
+        assert len(smtp.messages) == 2
