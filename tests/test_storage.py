@@ -184,9 +184,12 @@ def test_a_version_1_file_is_upgraded_in_place(tmp_path: Path, monkeypatch: pyte
         db.execute("INSERT INTO runs VALUES ('r1', NULL, now(), now(), 1, 0, 0, 0, 1, 0, 0, 1, 1)")
     monkeypatch.undo()
     with connect(path) as db:
-        assert migrate(db) == [2, 3]
+        assert migrate(db) == [2, 3, 4]
         assert db.execute("SELECT count(*) FROM matches").fetchone()[0] == 0
-        assert db.execute("SELECT matched_articles, developments FROM runs").fetchall() == [(0, 0)]
+        assert db.execute("SELECT matched_articles, developments, alerts_queued, alerts_sent FROM runs").fetchall() == [
+            (0, 0, 0, 0)
+        ]
+        assert db.execute("SELECT count(*) FROM alerts").fetchone()[0] == 0
         assert db.execute("SELECT count(*) FROM developments").fetchone()[0] == 0
         # The article stored before the corpus index existed waits to be fingerprinted.
         assert [a.article_id for a in repository.articles_without_fingerprint(db)] == [_article(1).article_id]
