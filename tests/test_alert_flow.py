@@ -114,3 +114,28 @@ min_send_interval_seconds = 0
         assert "wieder erreichbar" in mails[1]["Subject"]
         monitor(config_path=str(config))
         assert len(smtp.messages) == 2
+
+
+def test_smtp_down_for_a_pass_delivers_on_the_next_and_the_webhook_is_not_held_up(tmp_path: Path) -> None:
+    from flows.monitor import monitor
+
+    with CoverageServer() as server, SmtpReceiver() as smtp, WebhookReceiver() as hook:
+        config = demo_config(server, tmp_path, channels=[
+            {"name": "desk-email", "url": smtp.mailto_url(), "min_send_interval_seconds": 0},
+            {"name": "russia-hook", "url": hook.json_url(), "topics": ["us-russia"], "min_send_interval_seconds": 0},
+        ])
+        config.write_text(config.read_text() + "[alerts]\nretry_base_seconds = 0\n")
+        smtp.stop()
+        first = monitor(config_path=str(config))
+        assert first["alerts_queued"] == len(NEW) + len(RUSSIA)
+        assert first["alerts_sent"] == len(RUSSIA)  # the webhook got its alerts regardless
+        assert first["alerts_failed"] >= 1
+        assert len(hook.wait_for(len(RUSSIA))) == len(RUSSIA)
+
+        smtp.start()
+        second = monitor(config_path=str(config))
+        assert second["alerts_queued"] == 0 and second["alerts_sent"] == len(NEW)
+        assert sorted(m["Subject"] for m in smtp.wait_for(len(NEW))) == sorted(
+            f"Neue Entwicklung: {i['title']}" for i in NEW
+        )
+        assert len(hook.requests) == len(RUSSIA)
