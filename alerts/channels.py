@@ -446,5 +446,9 @@ def open_channel(
         plugin.use_blocks = True  # pass our escaped mrkdwn through unchanged (see module doc)
         plugin.notify_format = NotifyFormat.MARKDOWN
         plugin.include_image = False  # Apprise's logo as bot icon and footer icon: not ours
+    elif style == "text":
+        # Plain text, shown as such: a service whose default is markdown or HTML (Rocket.Chat,
+        # Telegram...) would otherwise read markup in an article's title as its own.
+        plugin.notify_format = NotifyFormat.TEXT
 
     return Channel(name, plugin, style, _limits_for(plugin, style), _Redactor(channel_secrets))

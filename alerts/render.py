@@ -437,7 +437,7 @@ def developments_count(n: int) -> str:
 
 
 def _cost(blocks: Sequence[str]) -> int:
-    return sum(len(block) + 1 for block in blocks)  # each block with its newline (one too many: safe)
+    return sum(len(block) + 1 for block in blocks)  # each block with its newline
 
 
 class _Body:
@@ -652,37 +652,50 @@ def _topics_text(topics: Sequence[str]) -> str:
     return ("Thema: " if len(topics) == 1 else "Themen: ") + ", ".join(topics)
 
 
-def _link_variants(m: _Markup, url: str, label: str, *, show_url: bool = False) -> list[str]:
-    """A link line, richest first, ending with one that says why there is no link. `show_url`:
-    the visible text is the URL itself (shortened when it must be: the visible text, never the href)."""
+def _link_variants(m: _Markup, url: str, label: str, *, show_url: bool = False) -> tuple[list[str], list[str]]:
+    """A link line's variants, richest first, and the fallbacks that say why there is no link.
+    `show_url`: the visible text is the URL itself, shortened when it must be (never the href)."""
     href = web_url(url)
-    too_long = m.esc(f"{label}: (URL zu lang für diese Nachricht)")
     if href is not None:
+        too_long = [m.esc(f"{label}: (URL zu lang für diese Nachricht)")]
         if m.style == "text":
-            return [f"{label}: {href}", too_long]
+            return [f"{label}: {href}"], too_long
         if show_url:
             shown = clean_line(url, 2000)
-            return [m.esc(f"{label}: ") + m.link(href, m.fit(shown, cap)) for cap in (120, 40)] + [too_long]
+            return [m.esc(f"{label}: ") + m.link(href, m.fit(shown, cap)) for cap in (120, 40)], too_long
         link = m.link(href, m.esc(label))
         host = m.fit(_host(href), HOST_CAP)
-        return [f"{link} ({host})" if host else link, link, too_long]
+        return ([f"{link} ({host})", link] if host else [link]), too_long
     shown = clean_line(url, 2000)
     if shown:
         # Not http(s): never a link, only visible text (javascript:, data:, a relative path ...).
         prefix = m.esc(f"{label.split()[0]}-Adresse (kein Web-Link): ")
-        return [prefix + m.fit(shown, cap) for cap in (300, 60)]
-    return [m.esc(f"{label}: keine Adresse")]
+        return [], [prefix + m.fit(shown, cap) for cap in (300, 60)]
+    return [], [m.esc(f"{label}: keine Adresse")]
 
 
 def _place_link(
-    body: _Body, name: str, url: str, label: str, *, show_url: bool = False, lead: Sequence[str] = ()
+    body: _Body,
+    name: str,
+    url: str,
+    label: str,
+    *,
+    show_url: bool = False,
+    lead: Sequence[str] = (),
+    reserve: int = 0,
 ) -> None:
+    """The richest link line that leaves `reserve` characters for what must follow (the headline),
+    else the richest that fits at all, else a line saying why there is no link; each without the
+    blank line before it if that makes it fit."""
     m = body.m
-    for variant in _link_variants(m, url, label, show_url=show_url):
-        block = m.para("link", variant)
-        # without the blank line before it when that is what makes it fit
-        if body.put(name, [*lead, block]) or body.put(name, [block]):
-            return
+    links, fallbacks = _link_variants(m, url, label, show_url=show_url)
+    for variants, keep in ((links, reserve), (links, 0), (fallbacks, reserve), (fallbacks, 0)):
+        for variant in variants:
+            block = m.para("link", variant)
+            for candidate in ([*lead, block], [block]):
+                if _cost(candidate) <= body.left - keep:
+                    body.put(name, candidate)
+                    return
     body.dropped = True
 
 
@@ -695,7 +708,8 @@ def render_alert(content: AlertContent, style: Style, limits: Limits) -> Message
 
     body = _Body(m, limits.body)
     # Placed in priority order (the way to the article first), shown in reading order below.
-    _place_link(body, "link", content.url, "Artikel lesen", lead=m.blank())
+    headline_room = m.overhead("headline") + min(len(m.esc(headline)), MIN_SHRUNK) + 2  # a shortened headline
+    _place_link(body, "link", content.url, "Artikel lesen", lead=m.blank(), reserve=headline_room)
     body.para("headline", "headline", headline, HEADLINE_CAP)
     outlet = clean_line(content.outlet, NAME_CAP)
     meta = _meta_line(m, outlet, content.published_at, body.room() - m.overhead("meta"))

@@ -39,6 +39,7 @@ from newswatch.config import FeedConfig, FetchConfig, Settings, load_settings
 from matching.articles import match_articles
 from matching.matcher import TopicMatcher
 from newswatch.records import (
+    ALERTING_DECISIONS,
     Article,
     ArticleFingerprint,
     ArticleMatch,
@@ -49,7 +50,6 @@ from newswatch.records import (
     RunError,
     RunSummary,
 )
-from novelty.diff import ALERTING
 from novelty.fingerprint import corpus_entry, fingerprint_articles, fingerprint_corpus_articles
 from novelty.index import CorpusIndex
 from novelty.stage import attach_counterpart_texts, counterpart_ids, diff_new_articles
@@ -384,7 +384,7 @@ def run_pass(settings: Settings) -> PassResult:
         by_id = {a.article_id: a for a in stored_state.backlog}
         backlog = [(by_id[f.article_id], f) for f in backlog_prints]
         developments = diff_against_corpus(settings, run.run_id, articles, fingerprints, matches, backlog)
-        alerting = {d.article_id for d in developments if d.decision in ALERTING}
+        alerting = {d.article_id for d in developments if d.decision in ALERTING_DECISIONS}
         run.developments = len(alerting)
         for row in rows.values():
             row.update(developments=0)
