@@ -46,6 +46,11 @@ from flows.alerts_cli import alerts_app  # noqa: E402
 
 app.add_typer(alerts_app, name="alerts")
 
+from flows.ops_cli import query_command, status_command  # noqa: E402
+
+app.command("status")(status_command)
+app.command("query")(query_command)
+
 ConfigOption = Annotated[
     Path, typer.Option("--config", "-c", help="Path to newswatch.toml.", show_default=True)
 ]
