@@ -249,16 +249,32 @@ def _install_guard() -> None:
             _GUARD_INSTALLED = True
 
 
-def _url_candidates(url: str) -> set[str]:
-    """Secrets recognisable without Apprise: the URL, its password, secret-looking query values."""
+_ADDRESS_LIKE = re.compile(r"^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")  # 127.0.0.1, smtp.example.org
+
+
+def _token_like(part: str) -> bool:
+    """A path segment that is probably a credential (a webhook token, a key), not a word or host."""
+    if _ADDRESS_LIKE.match(part):
+        return False
+    return len(part) >= 16 or (len(part) >= 8 and any(c.isdigit() for c in part))
+
+
+def _url_candidates(url: str, *, wholly_secret: bool = False) -> set[str]:
+    """Secrets recognisable without Apprise: the URL, its password, secret-looking query values
+    and token-like path segments (generic webhooks carry their token in the path).
+    `wholly_secret`: the URL came from a secret (${ENV}, a Secret block): every part of its path
+    and query of 8 characters or more is masked too; only the host stays readable."""
     found = {url.strip()}
     try:
         parts = urlsplit(url.strip())
         if parts.password:
             found.add(parts.password)
         for key, value in parse_qsl(parts.query, keep_blank_values=False):
-            if _SECRET_QUERY_KEY.search(key):
+            if _SECRET_QUERY_KEY.search(key) or (wholly_secret and len(value) >= 8 and not _ADDRESS_LIKE.match(value)):
                 found.add(value)
+        for segment in _URL_DELIMITERS.split(parts.path):
+            if _token_like(segment) or (wholly_secret and len(segment) >= 8 and not _ADDRESS_LIKE.match(segment)):
+                found.add(segment)
     except ValueError:
         pass
     return found
@@ -302,12 +318,19 @@ def _style_of(plugin: NotifyBase) -> Style:
     return "text"
 
 
+# A service without a title field (Telegram, Mattermost...) gets the title as the body's first
+# line, so "Neue Entwicklung:" / "Update:" is not lost; it takes this much of the body's room.
+FOLDED_TITLE_MAX = 150
+
+
 def _limits_for(plugin: NotifyBase, style: Style) -> Limits:
     body_max = int(plugin.body_maxlen) if plugin.body_maxlen and plugin.body_maxlen > 0 else BODY_CAP
     title_max = int(plugin.title_maxlen or 0)
     if style == "slack":
         return Limits(title=SLACK_HEADER_MAX, body=min(body_max, SLACK_SECTION_MAX))
-    return Limits(title=min(max(title_max, 0), TITLE_CAP), body=min(body_max, BODY_CAP))
+    if title_max <= 0:
+        return Limits(title=FOLDED_TITLE_MAX, body=max(min(body_max, BODY_CAP) - FOLDED_TITLE_MAX - 1, 1))
+    return Limits(title=min(title_max, TITLE_CAP), body=min(body_max, BODY_CAP))
 
 
 def _endpoint(plugin: NotifyBase) -> str:
@@ -372,8 +395,8 @@ class Channel:
     def send(self, message: Message, *, idempotency_key: str) -> None:
         """Deliver one message; raises DeliveryError with a redacted reason if it did not arrive."""
         title, body = message.title or "", message.body
-        if self.limits.title == 0 and title:
-            # The service has no title: fold it into the body, within the service's length.
+        if not self._plugin.title_maxlen and title:
+            # The service has no title: it becomes the first line (Limits left room for it).
             body = f"{title}\n{body}"[: max(int(self._plugin.body_maxlen or BODY_CAP), 1)]
             title = ""
         with self._lock, _GUARD.capture() as records:
@@ -411,6 +434,9 @@ def open_channel(
     _install_guard()
     # Register what is recognisable before Apprise parses the URL (it logs while doing so).
     known = _url_candidates(url) | {s for s in secrets if s}
+    for secret in secrets:  # a whole URL in an environment variable or a Secret block
+        if "://" in secret:
+            known |= _url_candidates(secret, wholly_secret=True)
     _GLOBAL_REDACTOR.add(known)
 
     match = _SCHEME.match(url or "")

@@ -13,7 +13,7 @@ twice is between a send succeeding and its mark being committed (docs/alerts.md)
 
 from __future__ import annotations
 
-import uuid
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from alerts.channels import Channel, ChannelError, DeliveryError, open_channel
+from alerts.plan import alert_key
 from alerts.render import AlertContent, HealthContent, Message, render_alert, render_digest, render_health
 from newswatch.config import AlertsConfig, ChannelConfig
 from newswatch.records import Alert
@@ -41,6 +42,7 @@ class OutboxStore(Protocol):
     def claim(self, alert_ids: Sequence[str], now: datetime, digest_id: str | None = None) -> None: ...
     def mark_sent(self, alert_ids: Sequence[str], now: datetime) -> None: ...
     def mark_failed(self, alert_ids: Sequence[str], error: str, now: datetime) -> list[str]: ...
+    def move_to_digest(self, alert_ids: Sequence[str]) -> None: ...
 
 
 @dataclass
@@ -63,6 +65,10 @@ class DispatchReport:
     recovered: list[str] = field(default_factory=list)  # found mid-send from a dead process
     deferred: dict[str, int] = field(default_factory=dict)  # channel -> alerts left for a later pass
     unknown_channels: dict[str, int] = field(default_factory=dict)  # queued for channels no longer configured
+    # Channels Apprise cannot use (a config problem): their alerts wait, no attempt is used up.
+    unusable_channels: dict[str, str] = field(default_factory=dict)
+    # A channel whose sending broke unexpectedly (a bug, the database gone): channel -> error.
+    errors: dict[str, str] = field(default_factory=dict)
 
     @property
     def sent(self) -> list[Delivery]:
@@ -108,6 +114,17 @@ def dispatch(
         channel = configured[name]
         immediate = [a for a in alerts if a.delivery == "immediate" or only is not None]
         digest = [a for a in alerts if a.delivery == "digest" and only is None]
+        if only is None:
+            # The cap holds for everything sent at once, retries and alerts held up by an outage
+            # included: past it, development alerts wait in the digest (feed health never does).
+            developments = [a for a in immediate if a.article_id]
+            overflow = developments[channel.max_alerts_per_pass :]
+            if overflow:
+                store.move_to_digest([a.alert_id for a in overflow])
+                for alert in overflow:
+                    alert.delivery = "digest"
+                immediate = [a for a in immediate if a not in overflow]
+                digest = sorted([*digest, *overflow], key=lambda a: (a.created_at, a.alert_id))
         last = last_digests.get(name)
         if digest and last is not None and started - last < timedelta(minutes=channel.digest_interval_minutes):
             digest = []  # not due yet: they stay pending
@@ -118,13 +135,10 @@ def dispatch(
     article_ids = [a.article_id for _, imm, dig in work for a in (*imm, *dig) if a.article_id]
     contents = store.development_contents(article_ids)
 
-    sender = _ChannelSender(store, topic_names, contents, now, opener or _open)
+    sender = _ChannelSender(store, topic_names, contents, now, opener or _open, report)
     with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_CHANNELS, len(work))) as threads:
-        results = list(threads.map(lambda job: sender.run(*job, last_digests.get(job[0].name)), work))
-    for deliveries, deferred, channel in results:
-        report.deliveries.extend(deliveries)
-        if deferred:
-            report.deferred[channel] = deferred
+        for future in [threads.submit(sender.run, *job, last_digests.get(job[0].name)) for job in work]:
+            future.result()  # run() catches everything: one channel's trouble never stops another's
     return report
 
 
@@ -141,21 +155,24 @@ class _ChannelSender:
     contents: Mapping[str, dict[str, Any]]
     now: Callable[[], datetime]
     opener: Callable[[ChannelConfig], Channel]
+    report: DispatchReport
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def run(
-        self, config: ChannelConfig, immediate: list[Alert], digest: list[Alert], last_digest: datetime | None
-    ) -> tuple[list[Delivery], int, str]:
-        deliveries: list[Delivery] = []
+    def run(self, config: ChannelConfig, immediate: list[Alert], digest: list[Alert], last_digest: datetime | None) -> None:
+        try:
+            self._run(config, immediate, digest, last_digest)
+        except Exception as error:  # noqa: BLE001 - reported; the alerts stay claimed or pending
+            with self._lock:
+                self.report.errors[config.name] = f"{type(error).__name__}: {error}"
+
+    def _run(self, config: ChannelConfig, immediate: list[Alert], digest: list[Alert], last_digest: datetime | None) -> None:
         try:
             channel = self.opener(config)
         except ChannelError as error:
-            # Counted as an attempt, so a channel that can never work ends in the dead-letter list.
-            for alert in immediate:
-                deliveries.append(self._fail(config.name, [alert], alert.kind, "", str(error)))
-            if digest:
-                deliveries.append(self._fail(config.name, digest, "digest", "", str(error)))
-            return deliveries, 0, config.name
-
+            # The URL is wrong, not the channel down: nothing is attempted until the config is fixed.
+            with self._lock:
+                self.report.unusable_channels[config.name] = str(error)
+            return
         failures_in_a_row = 0
         deferred = 0
         for alert in immediate:
@@ -164,27 +181,45 @@ class _ChannelSender:
                 continue
             message = self._message(channel, alert)
             if isinstance(message, str):  # nothing left to show (the article is gone)
-                deliveries.append(self._fail(config.name, [alert], alert.kind, "", message))
+                self._record(self._fail(config.name, [alert], alert.kind, "", message))
                 continue
             delivery = self._send(channel, [alert], alert.kind, message, alert.alert_id)
-            deliveries.append(delivery)
+            self._record(delivery)
             failures_in_a_row = 0 if delivery.sent else failures_in_a_row + 1
-        if digest:
-            if failures_in_a_row >= FAILURES_BEFORE_PAUSE:
-                deferred += len(digest)
-            else:
-                deliveries.append(self._send_digest(channel, digest, last_digest))
-        return deliveries, deferred, config.name
+        if digest and failures_in_a_row >= FAILURES_BEFORE_PAUSE:
+            deferred += len(digest)
+        elif digest:
+            self._send_digests(channel, digest, last_digest)
+        if deferred:
+            with self._lock:
+                self.report.deferred[config.name] = deferred
 
-    def _send_digest(self, channel: Channel, alerts: list[Alert], last_digest: datetime | None) -> Delivery:
-        items = []
-        for alert in alerts:
-            content = self._alert_content(alert)
-            if content is not None:
-                items.append(content)
-        start = last_digest or min(a.created_at for a in alerts)
-        message = render_digest(items, channel.style, channel.limits, period_start=start, period_end=self.now())
-        return self._send(channel, alerts, "digest", message, f"digest-{uuid.uuid4().hex}")
+    def _record(self, delivery: Delivery) -> None:
+        with self._lock:
+            self.report.deliveries.append(delivery)
+
+    def _send_digests(self, channel: Channel, alerts: list[Alert], last_digest: datetime | None) -> None:
+        """One digest message, or several when the channel's length limit cannot list them all:
+        an alert is marked sent only when a message listed it."""
+        contents = {a.alert_id: self._alert_content(a) for a in alerts}
+        for alert in [a for a in alerts if contents[a.alert_id] is None]:
+            self._record(self._fail(channel.name, [alert], "digest", "", f"article {alert.article_id} is no longer stored"))
+        remaining = [a for a in alerts if contents[a.alert_id] is not None]
+        start = last_digest or (min(a.created_at for a in alerts) if alerts else None)
+        while remaining:
+            items = [contents[a.alert_id] for a in remaining]
+            message = render_digest(items, channel.style, channel.limits, period_start=start, period_end=self.now())
+            listed = remaining[: max(message.listed or 0, 1)]
+            if len(listed) < len(remaining):  # render again: the message must not promise more
+                message = render_digest(items[: len(listed)], channel.style, channel.limits,
+                                        period_start=start, period_end=self.now())
+            # The same alerts always get the same key, so a receiver can drop a digest sent twice.
+            key = "digest-" + alert_key(*sorted(a.alert_id for a in listed))
+            delivery = self._send(channel, listed, "digest", message, key)
+            self._record(delivery)
+            if not delivery.sent:
+                return  # the rest wait with their attempts untouched
+            remaining = remaining[len(listed) :]
 
     def _send(self, channel: Channel, alerts: list[Alert], kind: str, message: Message, key: str) -> Delivery:
         ids = [a.alert_id for a in alerts]
@@ -228,7 +263,7 @@ class _ChannelSender:
             published_at=stored["published_at"],
             topic_names=[self.topic_names.get(t, t) for t in alert.topic_ids],
             url=stored["url"],
-            novel_sentences=whats_new(stored["novel_sentences"] or [], stored["new_facts"] or []),
+            novel_sentences=whats_new(stored["novel_sentences"] or [], stored["new_facts"] or [], stored["title"]),
             new_facts=list(stored["new_facts"] or []),
             also_reported_by=[o for o in stored["also_reported_by"] if o],
             novelty_score=stored["novelty_score"] or 0.0,
@@ -240,11 +275,20 @@ WHATS_NEW_SENTENCES = 4
 _MIN_WORDS = 5  # shorter lines are datelines, agency codes and subheadings
 
 
-def whats_new(novel_sentences: Sequence[str], new_facts: Sequence[dict[str, Any]], limit: int = WHATS_NEW_SENTENCES) -> list[str]:
+def whats_new(
+    novel_sentences: Sequence[str],
+    new_facts: Sequence[dict[str, Any]],
+    headline: str | None = None,
+    limit: int = WHATS_NEW_SENTENCES,
+) -> list[str]:
     """The novel sentences worth a desk's attention, in article order: those stating a new fact
-    first, then the next longest-enough ones, at most `limit`."""
+    first, then the next longest-enough ones, at most `limit`; not the headline again."""
     facts = [str(f.get("text") or "") for f in new_facts]
-    candidates = [(i, s) for i, s in enumerate(novel_sentences) if len(s.split()) >= _MIN_WORDS]
+    shown = " ".join((headline or "").split()).casefold()
+    candidates = [
+        (i, s) for i, s in enumerate(novel_sentences)
+        if len(s.split()) >= _MIN_WORDS and " ".join(s.split()).casefold() != shown
+    ]
     with_facts = [(i, s) for i, s in candidates if any(f and f in s for f in facts)]
     chosen = dict(with_facts[:limit])
     for i, sentence in candidates:

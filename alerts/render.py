@@ -82,6 +82,7 @@ class Message:
     title: str
     body: str
     body_format: Literal["markdown", "html", "text"]  # slack -> "markdown", email -> "html", text -> "text"
+    listed: int | None = None  # a digest: how many of its items it lists (the first ones), the rest only counted
 
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -200,6 +201,9 @@ _SLACK_TABLE = str.maketrans(
     }
 )
 _SLACK_COST = {"&": 5, "<": 4, ">": 4, "@": 2}
+# Plain text goes to Mattermost, Rocket.Chat, Discord...: there too "@channel"/"@everyone" would notify.
+_TEXT_TABLE = str.maketrans({"@": "@\u2060"})
+_TEXT_COST = {"@": 2}
 _HTML_COST = {"&": 5, "<": 4, ">": 4, '"': 6, "'": 6}
 
 _EMAIL_WRAP = (
@@ -231,7 +235,8 @@ class _Markup:
     __slots__ = ("style",)
 
     def __init__(self, style: str) -> None:
-        if style not in _BODY_FORMAT:
+        # "title": plain text for titles and subjects, which no service reads mentions in.
+        if style not in _BODY_FORMAT and style != "title":
             raise ValueError(f"unknown style {style!r} (expected 'slack', 'email' or 'text')")
         self.style = style
 
@@ -244,6 +249,8 @@ class _Markup:
             return text.translate(_SLACK_TABLE)
         if self.style == "email":
             return html.escape(text, quote=True)
+        if self.style == "text":
+            return text.translate(_TEXT_TABLE)
         return text
 
     def cost(self, char: str) -> int:
@@ -252,6 +259,8 @@ class _Markup:
             return _SLACK_COST.get(char, 1)
         if self.style == "email":
             return _HTML_COST.get(char, 1)
+        if self.style == "text":
+            return _TEXT_COST.get(char, 1)
         return 1
 
     def bold(self, inner: str) -> str:
@@ -352,7 +361,7 @@ class _Markup:
 
 def _fit_plain(text: str, limit: int) -> str:
     """A title: plain text on one line, shortened with "…" to at most `limit` characters."""
-    return _Markup("text").fit(text, limit)
+    return _Markup("title").fit(text, limit)
 
 
 # --- URLs ------------------------------------------------------------------------------------------
@@ -709,7 +718,11 @@ def render_alert(content: AlertContent, style: Style, limits: Limits) -> Message
     body = _Body(m, limits.body)
     # Placed in priority order (the way to the article first), shown in reading order below.
     headline_room = m.overhead("headline") + min(len(m.esc(headline)), MIN_SHRUNK) + 2  # a shortened headline
-    _place_link(body, "link", content.url, "Artikel lesen", lead=m.blank(), reserve=headline_room)
+    # In email the URL is the visible text: the plain-text part Apprise derives from the HTML keeps
+    # only what is visible.
+    _place_link(
+        body, "link", content.url, "Artikel lesen", show_url=m.style == "email", lead=m.blank(), reserve=headline_room
+    )
     body.para("headline", "headline", headline, HEADLINE_CAP)
     outlet = clean_line(content.outlet, NAME_CAP)
     meta = _meta_line(m, outlet, content.published_at, body.room() - m.overhead("meta"))
@@ -836,6 +849,8 @@ def _digest_item(m: _Markup, content: AlertContent, number: int, level: tuple[in
             lines.append(m.esc("Neue Fakten: ") + m.fit(shown, snippet_cap))
     if m.style == "text" and href is not None:
         lines.append(href)
+    if m.style == "email" and href is not None:  # visible, so the plain-text part has it too
+        lines.append(m.link(href, m.fit(clean_line(content.url, 2000), 120)))
     if m.style == "email":
         return m.item("<br>".join(lines))
     if m.style == "slack":
@@ -865,10 +880,10 @@ def render_digest(
     def more(n: int) -> str:
         return _more(n, "weitere Entwicklung", "weitere Entwicklungen")
 
-    body.items("items", [], len(items), item, more, ordered=True)
+    listed = body.items("items", [], len(items), item, more, ordered=True)
     if body.dropped:
         body.put("cut", [m.para("small", m.esc("(gekürzt)"))])
-    return Message(title=title, body=body.join(("period", "items", "cut")), body_format=m.body_format)
+    return Message(title=title, body=body.join(("period", "items", "cut")), body_format=m.body_format, listed=listed)
 
 
 # --- feed health -----------------------------------------------------------------------------------

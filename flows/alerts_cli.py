@@ -25,8 +25,11 @@ ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Path to news
 BERLIN = ZoneInfo("Europe/Berlin")
 
 
-def _load(config: Path) -> Settings:
+def _load(config: Path, *, sending: bool = True) -> Settings:
+    """The config; channel secrets are only read by the commands that send."""
     try:
+        if not sending:
+            return load_settings(config, expand_secrets=False)
         return load_settings(config, resolve_secret=read_prefect_secret)
     except ConfigError as error:
         raise fail(str(error), 2) from None
@@ -45,7 +48,7 @@ def list_command(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line instead of a table.")] = False,
 ) -> None:
     """Show alerts, newest first: channel, status, attempts and the last error."""
-    settings = _load(config)
+    settings = _load(config, sending=False)
     try:
         with connect(settings.storage.path, read_only=True, lock_timeout=settings.storage.lock_timeout_seconds) as db:
             alerts = outbox.list_alerts(db, failed_only=failed, channel=channel, limit=limit)
@@ -111,6 +114,8 @@ def resend_command(
             )
     except StorageError as error:
         raise fail(str(error), 3) from None
+    for name, error in {**report.unusable_channels, **report.errors}.items():
+        raise fail(f"alert {alert.alert_id[:12]} to {name} was not sent: {error}", 1)
     for delivery in report.deliveries:
         if delivery.sent:
             console.print(f"sent alert {alert.alert_id[:12]} to {delivery.channel}: {delivery.title}")

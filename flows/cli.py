@@ -64,6 +64,19 @@ def _load(config: Path) -> Settings:
         raise fail(str(error), 2) from None
 
 
+def _check_channels(settings: Settings) -> None:
+    """A channel URL Apprise cannot use is a config error, reported before the pass starts."""
+    if not settings.channels:
+        return
+    from alerts.channels import ChannelError, open_channel
+
+    for index, channel in enumerate(settings.channels):
+        try:
+            open_channel(channel.name, channel.url, secrets=channel.secrets)
+        except ChannelError as error:
+            raise fail(f"{settings.source}: channels[{index}].url: {error}", 2) from None
+
+
 def _prepare_database(settings: Settings) -> None:
     """Fail fast, before Prefect starts, when the database cannot be opened or upgraded."""
     try:
@@ -77,6 +90,7 @@ def _prepare_database(settings: Settings) -> None:
 def run(config: ConfigOption = Path(DEFAULT_CONFIG_NAME)) -> None:
     """Run one monitoring pass: poll feeds, fetch and extract new articles, store them."""
     settings = _load(config)
+    _check_channels(settings)
     _prepare_database(settings)
     summary = run_monitor_flow(config, settings)
     print_pass_summary(summary)

@@ -42,7 +42,7 @@ def diff_command(
     where the corpus already said them. A stored article shows its stored decision; a file is
     diffed against the current corpus (nothing is stored)."""
     try:
-        settings = load_settings(config)
+        settings = load_settings(config, expand_secrets=False)
     except ConfigError as error:
         raise fail(str(error), 2) from None
     database = _readable_database(settings)

@@ -14,6 +14,7 @@ it stores nothing, and the next pass sees the same items as new again, so nothin
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -267,6 +268,10 @@ def dispatch_alerts(settings: Settings, run_id: str | None = None) -> DispatchRe
         logger.warning("channel %s keeps failing: %d alerts wait for the next pass", channel, count)
     for channel, count in report.unknown_channels.items():
         logger.warning("%d alerts are queued for channel %s, which is no longer configured", count, channel)
+    for channel, error in report.unusable_channels.items():
+        logger.error("channel %s cannot be used, its alerts wait until the config is fixed: %s", channel, error)
+    for channel, error in report.errors.items():
+        logger.error("sending to channel %s broke off, its alerts are retried next pass: %s", channel, error)
     if run_id is not None:
         with connect(settings.storage.path, lock_timeout=settings.storage.lock_timeout_seconds) as db:
             outbox.update_run_alerts(db, run_id, len(report.sent), len(report.failed))
@@ -419,7 +424,8 @@ def _poll_result(future, feed: FeedConfig, previous: FeedState | None) -> FeedPo
     try:
         return future.result()
     except Exception as error:  # noqa: BLE001 - one broken feed never stops the others
-        state = previous or FeedState(name=feed.name, url=feed.url)
+        # A copy: the previous state is what the health alerts compare against.
+        state = dataclasses.replace(previous) if previous else FeedState(name=feed.name, url=feed.url)
         state.last_polled_at = _now()
         state.consecutive_failures += 1
         state.last_status = "failed"

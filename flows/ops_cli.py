@@ -23,7 +23,7 @@ BERLIN = ZoneInfo("Europe/Berlin")
 
 def _load(config: Path) -> Settings:
     try:
-        return load_settings(config)  # secrets are not expanded here: neither command sends anything
+        return load_settings(config, expand_secrets=False)  # neither command sends anything
     except ConfigError as error:
         raise fail(str(error), 2) from None
 

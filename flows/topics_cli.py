@@ -78,7 +78,7 @@ def test_query(
     if (query is None) == (topic is None):
         raise fail("give exactly one of --query or --topic", 2)
     try:
-        settings = load_settings(config)
+        settings = load_settings(config, expand_secrets=False)
     except ConfigError as error:
         raise fail(str(error), 2) from None
     if topic is not None:

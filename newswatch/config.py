@@ -268,7 +268,7 @@ class AlertsConfig(_Section):
     max_age_hours: float = Field(default=72, gt=0)
     # A failed send is retried on later passes after retry_base_seconds, doubling up to
     # retry_max_seconds; after max_attempts it is dead (`newswatch alerts list --failed`).
-    max_attempts: int = Field(default=5, ge=1, le=100)
+    max_attempts: int = Field(default=10, ge=1, le=100)
     retry_base_seconds: float = Field(default=60, ge=0)
     retry_max_seconds: float = Field(default=3600, ge=0)
     # A feed failing this many passes in a row produces one alert to the operator channels.
@@ -367,13 +367,21 @@ def _format_validation_error(error: ValidationError, source: str) -> str:
 
 
 def settings_from_dict(
-    data: dict[str, Any], source: str = "config", resolve_secret: SecretResolver | None = None
+    data: dict[str, Any],
+    source: str = "config",
+    resolve_secret: SecretResolver | None = None,
+    *,
+    expand_secrets: bool = True,
 ) -> Settings:
-    """Validate already-parsed config data (tests and the demo build configs in code)."""
+    """Validate already-parsed config data (tests and the demo build configs in code).
+    `expand_secrets=False`: channel URLs stay as written, for commands that send nothing (an
+    analyst's shell need not have the desks' webhook tokens)."""
     try:
         settings = Settings.model_validate(data)
     except ValidationError as error:
         raise ConfigError(_format_validation_error(error, source)) from None
+    if not expand_secrets:
+        return settings
     # Secrets are expanded only after the structure is valid, so every structural problem is
     # reported at once and no expanded secret ever reaches a validation message.
     channels = []
@@ -390,9 +398,12 @@ def settings_from_dict(
     return settings.model_copy(update={"channels": channels})
 
 
-def load_settings(path: str | Path, resolve_secret: SecretResolver | None = None) -> Settings:
+def load_settings(
+    path: str | Path, resolve_secret: SecretResolver | None = None, *, expand_secrets: bool = True
+) -> Settings:
     """Read and validate a newswatch.toml; relative storage paths are resolved against its folder.
-    `resolve_secret` reads Prefect Secret blocks (flows/ passes one; this module has no Prefect)."""
+    `resolve_secret` reads Prefect Secret blocks (flows/ passes one; this module has no Prefect);
+    `expand_secrets=False` leaves channel URLs unexpanded (see settings_from_dict)."""
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -404,7 +415,7 @@ def load_settings(path: str | Path, resolve_secret: SecretResolver | None = None
         raise ConfigError(f"{path}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
-    settings = settings_from_dict(data, str(path), resolve_secret)
+    settings = settings_from_dict(data, str(path), resolve_secret, expand_secrets=expand_secrets)
     return _resolve_paths(settings, path.resolve().parent).model_copy(update={"source": path})
 
 

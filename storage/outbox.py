@@ -18,7 +18,7 @@ import duckdb
 
 from newswatch.config import AlertsConfig
 from newswatch.records import Alert
-from storage.db import connect, transaction
+from storage.db import StorageError, connect, transaction
 from storage.repository import _insert, _row
 
 _ALERT_COLUMNS = [f.name for f in dataclasses.fields(Alert)]
@@ -73,11 +73,13 @@ def recover_interrupted(connection: duckdb.DuckDBPyConnection, now: datetime) ->
 
 def due_alerts(connection: duckdb.DuckDBPyConnection, now: datetime) -> list[Alert]:
     """Alerts waiting to be sent (new, or failed and past their backoff), oldest first."""
+    # In the order desks expect: by pass, then by when the article was published.
+    columns = ", ".join(f"al.{c}" for c in _ALERT_COLUMNS)
     rows = connection.execute(
         f"""
-        SELECT {', '.join(_ALERT_COLUMNS)} FROM alerts
-        WHERE status IN ('pending', 'failed') AND coalesce(next_attempt_at, created_at) <= ?
-        ORDER BY created_at, alert_id
+        SELECT {columns} FROM alerts al LEFT JOIN articles a USING (article_id)
+        WHERE al.status IN ('pending', 'failed') AND coalesce(al.next_attempt_at, al.created_at) <= ?
+        ORDER BY al.created_at, coalesce(a.published_at, a.fetched_at, al.created_at), al.alert_id
         """,
         [now],
     ).fetchall()
@@ -87,7 +89,7 @@ def due_alerts(connection: duckdb.DuckDBPyConnection, now: datetime) -> list[Ale
 def last_digests(connection: duckdb.DuckDBPyConnection) -> dict[str, datetime]:
     """When each channel's last digest went out."""
     rows = connection.execute(
-        "SELECT channel, max(sent_at) FROM alerts WHERE delivery = 'digest' AND status = 'sent' GROUP BY channel"
+        "SELECT channel, max(sent_at) FROM alerts WHERE digest_id IS NOT NULL AND status = 'sent' GROUP BY channel"
     ).fetchall()
     return dict(rows)
 
@@ -116,11 +118,11 @@ def development_contents(connection: duckdb.DuckDBPyConnection, article_ids: Ite
 
 
 def claim(connection: duckdb.DuckDBPyConnection, alert_ids: Sequence[str], now: datetime, digest_id: str | None = None) -> None:
-    """Mark alerts as being sent (committed before the send, so a crash mid-send is visible)."""
+    """Mark alerts as being sent (committed before the send, so a crash mid-send is visible);
+    `digest_id`: the digest message they go out in (None: each its own message)."""
     connection.execute(
         """
-        UPDATE alerts SET status = 'sending', attempts = attempts + 1, last_attempt_at = ?,
-            digest_id = coalesce(?, digest_id)
+        UPDATE alerts SET status = 'sending', attempts = attempts + 1, last_attempt_at = ?, digest_id = ?
         WHERE list_contains(?, alert_id)
         """,
         [now, digest_id, list(alert_ids)],
@@ -159,6 +161,11 @@ def mark_failed(
         [max_attempts, error, max_attempts, now, retry_base_seconds, retry_max_seconds, list(alert_ids)],
     ).fetchall()
     return [alert_id for alert_id, status in rows if status == "dead"]
+
+
+def move_to_digest(connection: duckdb.DuckDBPyConnection, alert_ids: Sequence[str]) -> None:
+    """Past a channel's cap: the alerts go out in its next digest instead."""
+    connection.execute("UPDATE alerts SET delivery = 'digest' WHERE list_contains(?, alert_id)", [list(alert_ids)])
 
 
 def list_alerts(
@@ -222,9 +229,18 @@ class OutboxStore:
         self.lock_timeout = lock_timeout
         self._turn = threading.Lock()
 
-    def _run(self, function, *args):  # noqa: ANN001, ANN202 - a thin wrapper
-        with self._turn, connect(self.path, lock_timeout=self.lock_timeout) as db, transaction(db):
-            return function(db, *args)
+    def _run(self, function, *args, attempts: int = 1):  # noqa: ANN001, ANN202 - a thin wrapper
+        for attempt in range(attempts):
+            try:
+                with self._turn, connect(self.path, lock_timeout=self.lock_timeout) as db, transaction(db):
+                    return function(db, *args)
+            except StorageError:
+                if attempt == attempts - 1:
+                    raise
+        return None
+
+    # A mark after a send is retried longer: failing it would send the alert again next pass.
+    MARK_ATTEMPTS = 6
 
     def recover_interrupted(self, now: datetime) -> list[str]:
         return self._run(recover_interrupted, now)
@@ -242,14 +258,18 @@ class OutboxStore:
         self._run(claim, alert_ids, now, digest_id)
 
     def mark_sent(self, alert_ids: Sequence[str], now: datetime) -> None:
-        self._run(mark_sent, alert_ids, now)
+        self._run(mark_sent, alert_ids, now, attempts=self.MARK_ATTEMPTS)
+
+    def move_to_digest(self, alert_ids: Sequence[str]) -> None:
+        self._run(move_to_digest, alert_ids)
 
     def mark_failed(self, alert_ids: Sequence[str], error: str, now: datetime) -> list[str]:
         return self._run(
             lambda db: mark_failed(
                 db, alert_ids, error, now, max_attempts=self.config.max_attempts,
                 retry_base_seconds=self.config.retry_base_seconds, retry_max_seconds=self.config.retry_max_seconds,
-            )
+            ),
+            attempts=self.MARK_ATTEMPTS,
         )
 
 

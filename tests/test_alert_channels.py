@@ -236,11 +236,12 @@ def test_invalid_service_url_is_a_channel_error_without_secrets(caplog: pytest.L
         assert "Bad-Token_Geheim42" not in shown
 
 
-def test_service_without_title_gets_title_limit_zero_and_token_redaction() -> None:
+def test_service_without_title_gets_room_for_a_folded_title_and_token_redaction() -> None:
     token = "123456789:AABBCCDDEEFFGGHHIIJJKKLLMMNNOOPPQQRR"
     channel = open_channel("ops-telegram", f"tgram://{token}/12345")  # opened only, never sent
     assert channel.style == "text"
-    assert (channel.limits.title, channel.limits.body) == (0, 4096)
+    # The title becomes the body's first line: the body's limit leaves room for it and a newline.
+    assert (channel.limits.title, channel.limits.body) == (150, 4096 - 151)
     assert token not in channel.redact(f"POST https://api.telegram.org/bot{token}/sendMessage")
     assert "AABBCCDDEEFFGGHHIIJJKKLLMMNNOOPPQQRR" not in repr(channel)
 
@@ -257,10 +258,24 @@ def test_title_is_folded_into_the_body_for_a_service_without_titles(hook: Webhoo
     # Mattermost's incoming webhook has no title field (Apprise: title_maxlen 0).
     channel = open_channel("ops-mattermost", f"mmost://127.0.0.1:{hook.port}/abcdefghijkl1234567890",
                            min_send_interval_seconds=0)
-    assert (channel.limits.title, channel.limits.body) == (0, 4000)
+    assert (channel.limits.title, channel.limits.body) == (150, 4000 - 151)
     channel.send(Message(title="Feed gestört", body="spiegel.de: 3 Läufe mit 503", body_format="text"),
                  idempotency_key="k1")
     request = hook.wait_for(1)[0]
     assert request.path == "/hooks/abcdefghijkl1234567890"
     assert request.json["text"] == "Feed gestört\nspiegel.de: 3 Läufe mit 503"
     assert request.json["username"] == "newswatch"
+
+
+def test_a_whole_webhook_url_from_a_secret_never_shows_its_path_token(caplog: pytest.LogCaptureFixture) -> None:
+    """n8n-style webhooks carry the token in the path; the URL came from ${ENV}, so all of it is secret."""
+    token = "c0ffee42-dead-beef-4f00-0123456789ab"
+    with WebhookReceiver() as receiver:
+        url = f"json://127.0.0.1:{receiver.port}/webhook/{token}"
+    caplog.set_level(logging.DEBUG)
+    channel = open_channel("desk-n8n", url, secrets=[url], min_send_interval_seconds=0)  # nothing listens now
+    with pytest.raises(DeliveryError) as failure:
+        channel.send(Message(title="t", body="b", body_format="text"), idempotency_key="k")
+    for shown in (str(failure.value), _all_log_text(caplog), repr(channel)):
+        assert token not in shown
+    assert "desk-n8n" in str(failure.value)

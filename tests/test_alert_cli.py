@@ -104,3 +104,21 @@ def test_a_channel_url_can_come_from_a_prefect_secret_block(tmp_path: Path) -> N
     result = CliRunner().invoke(app, ["alerts", "test", "hook", "--config", str(missing)])
     assert result.exit_code == 2
     assert "cannot read the Prefect Secret block 'newswatch-no-such-block'" in result.output
+
+
+def test_run_refuses_a_channel_url_apprise_cannot_use(tmp_path: Path) -> None:
+    config = _config(tmp_path, "nosuchservice://token123")
+    result = CliRunner().invoke(app, ["run", "--config", str(config)], env={"COLUMNS": "250"})
+    assert result.exit_code == 2
+    assert "channels[0].url" in result.output and "unknown service 'nosuchservice://'" in result.output
+    assert "token123" not in result.output
+
+
+def test_listing_needs_no_channel_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NEWSWATCH_TEST_UNSET_HOOK", raising=False)
+    config = _config(tmp_path, "${NEWSWATCH_TEST_UNSET_HOOK}")
+    with connect(tmp_path / "newswatch.duckdb") as db:
+        migrate(db)
+    assert CliRunner().invoke(app, ["alerts", "list", "--config", str(config)]).exit_code == 0
+    sending = CliRunner().invoke(app, ["alerts", "test", "hook", "--config", str(config)], env={"COLUMNS": "250"})
+    assert sending.exit_code == 2 and "NEWSWATCH_TEST_UNSET_HOOK is not set" in sending.output

@@ -139,3 +139,20 @@ def test_smtp_down_for_a_pass_delivers_on_the_next_and_the_webhook_is_not_held_u
             f"Neue Entwicklung: {i['title']}" for i in NEW
         )
         assert len(hook.requests) == len(RUSSIA)
+
+
+def test_a_crashed_poll_counts_as_a_failure_without_touching_the_previous_state() -> None:
+    """The health alert compares the previous state with the new one: they must be two objects."""
+    from flows.monitor import _poll_result
+    from newswatch.config import FeedConfig
+    from newswatch.records import FeedState
+
+    class Crashed:
+        def result(self):
+            raise RuntimeError("bug in a parser")
+
+    previous = FeedState(name="f", url="https://example.org/feed", consecutive_failures=2)
+    poll = _poll_result(Crashed(), FeedConfig(name="f", url="https://example.org/feed"), previous)
+    assert poll.status == "failed" and poll.state.consecutive_failures == 3
+    assert previous.consecutive_failures == 2 and poll.state is not previous
+    assert "RuntimeError: bug in a parser" in poll.error
