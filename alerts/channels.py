@@ -418,6 +418,12 @@ class Channel:
         raise DeliveryError(f"{text}: {reason}")
 
 
+def redact_secrets(text: str) -> str:
+    """`text` with the secrets of every channel opened in this process masked (for errors that
+    happen outside a channel's own send, where its redact() is not at hand)."""
+    return _GLOBAL_REDACTOR(text)
+
+
 def open_channel(
     name: str,
     url: str,

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from alerts.channels import Channel, ChannelError, DeliveryError, open_channel
+from alerts.channels import Channel, ChannelError, DeliveryError, open_channel, redact_secrets
 from alerts.plan import alert_key
 from alerts.render import AlertContent, HealthContent, Message, render_alert, render_digest, render_health
 from newswatch.config import AlertsConfig, ChannelConfig
@@ -163,7 +163,7 @@ class _ChannelSender:
             self._run(config, immediate, digest, last_digest)
         except Exception as error:  # noqa: BLE001 - reported; the alerts stay claimed or pending
             with self._lock:
-                self.report.errors[config.name] = f"{type(error).__name__}: {error}"
+                self.report.errors[config.name] = redact_secrets(f"{type(error).__name__}: {error}")
 
     def _run(self, config: ChannelConfig, immediate: list[Alert], digest: list[Alert], last_digest: datetime | None) -> None:
         try:
