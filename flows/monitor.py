@@ -54,6 +54,7 @@ from newswatch.records import (
 from novelty.fingerprint import corpus_entry, fingerprint_articles, fingerprint_corpus_articles
 from novelty.index import CorpusIndex
 from novelty.stage import attach_counterpart_texts, counterpart_ids, diff_new_articles
+from flows import events
 from flows.secrets import read_prefect_secret
 from storage import outbox, repository
 from storage.db import PassLock, connect, migrate, transaction
@@ -272,10 +273,29 @@ def dispatch_alerts(settings: Settings, run_id: str | None = None) -> DispatchRe
         logger.error("channel %s cannot be used, its alerts wait until the config is fixed: %s", channel, error)
     for channel, error in report.errors.items():
         logger.error("sending to channel %s broke off, its alerts are retried next pass: %s", channel, error)
+    for delivery in report.deliveries:
+        events.alert_delivered(delivery)
     if run_id is not None:
         with connect(settings.storage.path, lock_timeout=settings.storage.lock_timeout_seconds) as db:
             outbox.update_run_alerts(db, run_id, len(report.sent), len(report.failed))
     return report
+
+
+def _emit_pass_events(
+    settings: Settings,
+    developments: list[Development],
+    articles: list[Article],
+    previous: dict[str, FeedState],
+    current: dict[str, FeedState],
+) -> None:
+    """After the commit: what the pass found is stored before anyone reacts to it."""
+    by_id = {a.article_id: a for a in articles}
+    topic_names = {t.id: t.name for t in settings.topics}
+    for development in developments:
+        if development.decision in ALERTING_DECISIONS:
+            events.development_detected(development, by_id[development.article_id], topic_names)
+    for name, state in current.items():
+        events.feed_health(state, settings.alerts.health_after_failures, previous.get(name))
 
 
 @task(name="publish-snapshot", cache_policy=NO_CACHE)
@@ -405,6 +425,7 @@ def run_pass(settings: Settings) -> PassResult:
             stored_state.feed_states,
         )
         result.developments = _development_rows(developments, articles)
+        _emit_pass_events(settings, developments, articles, stored_state.feed_states, feed_states)
         result.alerts = dispatch_alerts(settings, run.run_id)
         run.alerts_sent, run.alerts_failed = len(result.alerts.sent), len(result.alerts.failed)
         result.snapshot_path = publish_snapshot_task(settings)

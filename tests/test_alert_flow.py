@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 import duckdb
@@ -20,9 +21,28 @@ NEW = [i for i in MANIFEST["items"] if i["kind"] == "new_development"]
 RUSSIA = [i for i in NEW if "us-russia" in i["topics"]]
 
 
+def _events(run_ids: list[str], name: str, expected: int, timeout: float = 60) -> list:
+    """The events `name` of these flow runs, read back from the Prefect server (they are sent
+    in the background: wait until `expected` have arrived)."""
+    from prefect.client.orchestration import get_client
+    from prefect.events.filters import EventFilter, EventNameFilter, EventRelatedFilter
+
+    wanted = EventFilter(
+        event=EventNameFilter(name=[name]),
+        related=EventRelatedFilter(id=[f"prefect.flow-run.{run_id}" for run_id in run_ids]),
+    )
+    deadline = time.monotonic() + timeout
+    while True:
+        with get_client(sync_client=True) as client:
+            events = client.read_events(filter=wanted, limit=50).events  # the most the API returns
+        if len(events) >= expected or time.monotonic() > deadline:
+            return events
+        time.sleep(0.5)
+
+
 def test_a_pass_alerts_exactly_the_new_developments_once_per_channel(tmp_path: Path) -> None:
     """New developments alert; rehashes, syndicated copies, off-topic and non-German articles do
-    not; a second pass over the same feeds sends nothing."""
+    not; a second pass over the same feeds sends nothing. Each is a Prefect event too."""
     from flows.monitor import monitor
 
     with (
@@ -58,6 +78,19 @@ def test_a_pass_alerts_exactly_the_new_developments_once_per_channel(tmp_path: P
         for payload in payloads:
             mrkdwn = payload["attachments"][0]["blocks"][1]["text"]["text"]
             assert re.search(r"<http://127\.0\.0\.1:\d+/[^|>]+\|Artikel lesen>", mrkdwn)
+
+        run = [first["run_id"]]
+        detected = _events(run, "newswatch.development.detected", len(NEW))
+        assert sorted(e.payload["title"] for e in detected) == sorted(i["title"] for i in NEW)
+        assert all(e.resource.id.startswith("newswatch.article.") and e.payload["decision"] == "new_development"
+                   and e.payload["new_facts"] for e in detected)
+        assert all(any(r.role == "topic" for r in e.related) for e in detected)
+        sent = _events(run, "newswatch.alert.sent", first["alerts_sent"])
+        assert len(sent) == first["alerts_sent"] and not _events(run, "newswatch.alert.failed", 0)
+        assert {e.resource.id for e in sent} == {
+            "newswatch.channel.desk-email", "newswatch.channel.russia-hook", "newswatch.channel.desk-slack"
+        }
+        assert "XXXXXXXXXXXXXXXX" not in json.dumps([e.model_dump(mode="json") for e in sent])  # the Slack token
 
         second = monitor(config_path=str(config))
         assert second["alerts_queued"] == 0 and second["alerts_sent"] == 0
@@ -102,18 +135,25 @@ topics = []
 operator = true
 min_send_interval_seconds = 0
 """)
+        runs = []
         for _ in range(3):  # failures 1, 2 (the alert), 3 (no second alert)
             summary = monitor(config_path=str(config))
             assert summary["feeds_failed"] == 1
+            runs.append(summary["run_id"])
         [alert] = smtp.wait_for(1)
         assert "wackelig" in alert["Subject"] and "404" in alert.get_body(("plain",)).get_content()
 
         loopback.route("/feed.xml", 200, {"Content-Type": "application/rss+xml"}, RSS)
-        monitor(config_path=str(config))
+        runs.append(monitor(config_path=str(config))["run_id"])
         mails = smtp.wait_for(2)
         assert "wieder erreichbar" in mails[1]["Subject"]
         monitor(config_path=str(config))
         assert len(smtp.messages) == 2
+    unhealthy = _events(runs, "newswatch.feed.unhealthy", 2)
+    assert sorted(e.payload["consecutive_failures"] for e in unhealthy) == [2, 3]  # every pass while failing
+    assert {e.resource.id for e in unhealthy} == {"newswatch.feed.wackelig"}
+    [recovered] = _events(runs, "newswatch.feed.recovered", 1)
+    assert recovered.payload["consecutive_failures"] == 3
 
 
 def test_smtp_down_for_a_pass_delivers_on_the_next_and_the_webhook_is_not_held_up(tmp_path: Path) -> None:
