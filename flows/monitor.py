@@ -57,10 +57,13 @@ from novelty.stage import attach_counterpart_texts, counterpart_ids, diff_new_ar
 from flows import events
 from flows.secrets import read_prefect_secret
 from storage import outbox, repository
-from storage.db import PassLock, connect, migrate, transaction
+from storage.db import PassLock, PassRunning, connect, migrate, transaction
 from storage.seed import read_seed_corpus
 from storage.snapshot import publish_snapshot
 
+# A pass that finds the pass lock taken waits this long before refusing: the holder is usually a
+# short alert dispatch (flows: dispatch-alerts), and skipping a whole pass for it would be worse.
+PASS_LOCK_WAIT_SECONDS = 120
 INGEST_BATCH_SIZE = 10  # items fetched and extracted per task; bounds the page HTML in memory
 POLL_RETRIES = 2
 # Statuses worth an immediate retry within the pass; 429/503 come with Retry-After and wait instead.
@@ -312,7 +315,7 @@ def run_pass(settings: Settings) -> PassResult:
         started_at=_now(),
     )
     result = PassResult(run=run)
-    with PassLock(settings.storage.path):
+    with PassLock(settings.storage.path, wait=PASS_LOCK_WAIT_SECONDS):
         stored_state = prepare_storage(settings)
         known = KnownKeys(stored_state.known_keys)
         feeds = settings.enabled_feeds
@@ -537,13 +540,18 @@ def _publish_alerts_artifact(report: DispatchReport, what: str) -> None:
 
 @flow(name="dispatch-alerts", log_prints=False)
 def dispatch_alerts_flow(config_path: str) -> dict[str, object]:
-    """Send due digests and retries without polling (the digest schedule; `newswatch alerts dispatch`)."""
+    """Send due digests and retries without polling (the digest schedule; `newswatch alerts dispatch`).
+    While a monitor pass runs it does nothing: the pass sends what is due itself."""
     settings = load_settings(config_path, resolve_secret=read_prefect_secret)
-    with PassLock(settings.storage.path):
-        with connect(settings.storage.path, lock_timeout=settings.storage.lock_timeout_seconds) as db:
-            migrate(db)
-        report = dispatch_alerts(settings)
-        publish_snapshot_task(settings)
+    try:
+        with PassLock(settings.storage.path):
+            with connect(settings.storage.path, lock_timeout=settings.storage.lock_timeout_seconds) as db:
+                migrate(db)
+            report = dispatch_alerts(settings)
+            publish_snapshot_task(settings)
+    except PassRunning as busy:
+        get_run_logger().info("skipped: %s (the pass sends what is due itself)", busy)
+        return {"skipped": "a monitor pass is running and sends what is due itself"}
     _publish_alerts_artifact(report, "Dispatch")
     return {
         "sent": len(report.sent),

@@ -24,6 +24,10 @@ class StorageError(Exception):
     """The database cannot be used; the message says which file and why."""
 
 
+class PassRunning(StorageError):
+    """Another pass holds the database's pass lock."""
+
+
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (.*?) \(PID (\d+)\)")
 
 
@@ -118,29 +122,37 @@ def migrate(connection: duckdb.DuckDBPyConnection) -> list[int]:
 
 
 class PassLock:
-    """One pass at a time per database: a second pass refuses at once instead of interleaving.
+    """One pass at a time per database: a second pass refuses (at once, or after waiting `wait`
+    seconds for the holder to finish) instead of interleaving.
 
     An advisory `flock` on `<db>.pass.lock`; the kernel releases it when the holder dies, so a
     killed pass never leaves a stale lock behind.
     """
 
-    def __init__(self, db_path: Path):
+    def __init__(self, db_path: Path, wait: float = 0.0):
         self.db_path = db_path
         self.path = db_path.with_name(db_path.name + ".pass.lock")
+        self.wait = wait  # seconds to wait for a holder to finish before refusing
         self._fd: int | None = None
 
     def __enter__(self) -> PassLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-            os.close(fd)
-            raise StorageError(
-                f"another newswatch pass (PID {holder}) is running on {self.db_path}; "
-                "this pass was not started"
-            ) from None
+        deadline = time.monotonic() + self.wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() < deadline:
+                    time.sleep(0.2)
+                    continue
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+                os.close(fd)
+                raise PassRunning(
+                    f"another newswatch pass (PID {holder}) is running on {self.db_path}; "
+                    "this pass was not started"
+                ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         self._fd = fd

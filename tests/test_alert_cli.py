@@ -122,3 +122,22 @@ def test_listing_needs_no_channel_secrets(tmp_path: Path, monkeypatch: pytest.Mo
     assert CliRunner().invoke(app, ["alerts", "list", "--config", str(config)]).exit_code == 0
     sending = CliRunner().invoke(app, ["alerts", "test", "hook", "--config", str(config)], env={"COLUMNS": "250"})
     assert sending.exit_code == 2 and "NEWSWATCH_TEST_UNSET_HOOK is not set" in sending.output
+
+
+def test_dispatch_sends_what_is_due_and_stands_aside_while_a_pass_runs(tmp_path: Path) -> None:
+    from storage.db import PassLock
+
+    with WebhookReceiver() as hook:
+        config = _config(tmp_path, hook.json_url())
+        db_path = tmp_path / "newswatch.duckdb"
+        with connect(db_path) as db:
+            migrate(db)
+        _queue(db_path, _channels({"name": "hook", "url": hook.json_url()}), [31])
+        with PassLock(db_path):
+            busy = CliRunner().invoke(app, ["alerts", "dispatch", "--config", str(config)], env={"COLUMNS": "250"})
+        assert busy.exit_code == 0 and "skipped" in busy.output and not hook.requests
+        result = CliRunner().invoke(app, ["alerts", "dispatch", "--config", str(config)], env={"COLUMNS": "250"})
+        assert result.exit_code == 0, result.output
+        assert "sent 1" in result.output
+        assert len(hook.wait_for(1)) == 1
+    assert {s for s, _ in _statuses(db_path).values()} == {"sent"}
