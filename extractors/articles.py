@@ -5,6 +5,11 @@ made from the feed's own summary, with the reason in `fetch_error`.
 
 `ExtractionPool` spreads `build_article` over worker processes; several Prefect tasks (threads) may
 call `build_articles` on one pool at the same time.
+
+The extraction stack (trafilatura, lxml, htmldate, langdetect and its profiles) is imported where
+pages are built: in the workers (their forkserver preloads it warm: extractors/preload.py), not in
+the process that only runs the pool. Importing this module costs the pipeline's main process no
+trafilatura and none of the ~70 MB of langdetect profiles and htmldate tables.
 """
 
 from __future__ import annotations
@@ -16,13 +21,11 @@ import multiprocessing
 import os
 import threading
 import unicodedata
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from collections.abc import Callable
 from typing import Sequence, TypeVar
 
-from extractors.article_text import extract_text
-from extractors.language import detect_language, warm_up
 from extractors.urls import article_id_for, outlet_of, url_key
 from newswatch.records import Article, ExtractedText, FetchedPage
 
@@ -68,6 +71,8 @@ def _page_url(page: FetchedPage) -> str:
 
 
 def _build(page: FetchedPage, url: str) -> Article:
+    from extractors.article_text import extract_text  # the worker stack: see the module docstring
+
     item = page.item
     extracted: ExtractedText | None = None
     if page.html and not page.error and not (page.http_status and page.http_status >= 400):
@@ -114,6 +119,8 @@ def _article(
     fetch_error: str | None,
     extracted: ExtractedText | None,
 ) -> Article:
+    from extractors.language import detect_language
+
     item = page.item
     key = item.url_key or url_key(item.url)
     canonical = extracted.canonical_url if extracted else None
@@ -151,14 +158,12 @@ def _article(
 
 
 def _init_worker() -> None:
-    """Runs once per worker: make sure the extraction stack is imported and langdetect is ready.
+    """Runs once per worker: make sure the extraction stack is imported and its caches are warm.
 
-    Under forkserver this is a no-op (the server imported this module, so the fork inherits
+    Under forkserver this is a no-op (the server imported extractors.preload, so the fork inherits
     trafilatura, lxml and the loaded language profiles); under spawn it does the imports.
     """
-    import trafilatura  # noqa: F401
-
-    _warm_caches()  # no-op when inherited; DetectorFactory.seed = 0 is set by extractors.language
+    import extractors.preload  # noqa: F401 - DetectorFactory.seed = 0 is set by extractors.language
 
 
 def _build_chunk(pages: list[FetchedPage]) -> list[Article]:
@@ -179,16 +184,17 @@ class _BuildThen:
 
 # Start method. fork would be fastest, but forking a process that runs threads (Prefect's task
 # runner, httpx, an event loop) can copy a lock another thread holds and deadlock the child.
-# forkserver forks workers from a clean single-threaded server process that has imported this
-# module (set_forkserver_preload), so each worker starts with trafilatura, lxml, langdetect's
-# profiles and htmldate's tables already loaded. Measured here (2 cores, busy machine): once the
-# server is up, a 2-worker pool is up and has built its first pages in ~0.2 s; with spawn that takes
-# ~1.3-1.5 s every time (each worker imports the stack); the first pool of a process pays ~1.1-1.5 s
-# for the server's own imports. Throughput is the same for all three (within noise, ~55-60 ms/page
-# on 2 workers). spawn is the fallback where forkserver does not exist (Windows).
+# forkserver forks workers from a clean single-threaded server process that has imported
+# extractors.preload (set_forkserver_preload), so each worker starts with trafilatura, lxml,
+# langdetect's profiles and htmldate's tables already loaded. Measured here (2 cores, busy
+# machine): once the server is up, a 2-worker pool is up and has built its first pages in ~0.2 s;
+# with spawn that takes ~1.3-1.5 s every time (each worker imports the stack); the first pool of a
+# process pays ~1.1-1.5 s for the server's own imports. Throughput is the same for all three
+# (within noise, ~55-60 ms/page on 2 workers). spawn is the fallback where forkserver does not
+# exist (Windows).
 # As with spawn, a script that uses the pool needs an `if __name__ == "__main__":` guard: workers
 # re-import the main module.
-_PRELOAD = ["extractors.articles"]
+_PRELOAD = ["extractors.preload"]
 
 
 def _context(preload: Sequence[str] = ()) -> multiprocessing.context.BaseContext:
@@ -209,12 +215,14 @@ class ExtractionPool:
     broken chunks are built in this process, so no page of the batch is lost.
 
     Workers are recycled after `max_tasks_per_child` chunks each on average (None: never): the pool
-    then submits to a fresh executor, and the old one finishes what is queued on it and exits. That
-    is done here, not with ProcessPoolExecutor's own `max_tasks_per_child`: on Python 3.11 (and up to
-    3.13's fix) the executor stops replacing workers that reached their limit while work is queued,
-    and the batch hangs for ever (CPython gh-115634; reproduced here with 40 pages, 2 workers, limit
-    3). With the default 200 and chunks of ~4 pages that is a recycle every ~1,600 pages, which costs
-    ~0.2 s under forkserver.
+    then submits to a fresh executor; the old one finishes the chunks its workers have already taken
+    and exits, and the chunks still queued on it move to the fresh one. That is done here, not with
+    ProcessPoolExecutor's own `max_tasks_per_child`: on Python 3.11 (and up to 3.13's fix) the
+    executor stops replacing workers that reached their limit while work is queued, and the batch
+    hangs for ever (CPython gh-115634; reproduced here with 40 pages, 2 workers, limit 3). With the
+    default 200 and the flow's batches of 10 pages (chunks of 2 on 2 workers) that is a recycle
+    every ~800 pages, which costs ~0.2 s under forkserver, and the new workers' word caches start
+    cold (their first ~90 pages cost ~20% more).
     """
 
     def __init__(
@@ -274,7 +282,8 @@ class ExtractionPool:
         """`function` over chunks of `items` in the workers; one result per item, in order.
 
         `function` must be importable by the workers (a module-level function) and return one
-        result per item of its chunk. A chunk whose worker died is redone in this process.
+        result per item of its chunk. A chunk whose worker died is redone in this process; a chunk
+        still queued on an executor that was recycled (or replaced after a crash) is resubmitted.
         """
         pages = list(items)
         if not pages:
@@ -289,7 +298,7 @@ class ExtractionPool:
         # is paid whatever the chunking). Batches from several threads interleave in one queue.
         size = self.chunk_size or max(1, min(16, math.ceil(len(pages) / (self.workers * 4))))
         chunks = [pages[i : i + size] for i in range(0, len(pages), size)]
-        futures: list[Future[list[R]] | None] = []
+        futures: list[tuple[Future[list[R]], int] | None] = []
         retired: ProcessPoolExecutor | None = None
         with self._lock:  # submitting only queues the work: cheap, and no recycle can race it
             if self._closed:
@@ -302,32 +311,57 @@ class ExtractionPool:
             executor, generation = self._ensure_executor(), self._generation
             for chunk in chunks:
                 try:
-                    futures.append(executor.submit(function, chunk))
+                    futures.append((executor.submit(function, chunk), generation))
                 except (BrokenProcessPool, RuntimeError):  # broken
                     futures.append(None)
             self._submitted += len(chunks)
         if retired is not None:
-            retired.shutdown(wait=False)  # its queued chunks still complete; then its workers exit
+            # The chunks it has already handed to its workers complete there; the ones still
+            # queued are cancelled and their callers resubmit them to the fresh executor (below),
+            # so the old and the new workers do not run side by side for the whole queue (with 16
+            # batches in flight that was ~80 chunks: 4 processes on 2 cores, ~150 MB more).
+            retired.shutdown(wait=False, cancel_futures=True)
 
         results: list[R] = []
-        broken = False
-        for chunk, future in zip(chunks, futures):
+        broken: set[int] = set()  # generations of executors found broken
+        for chunk, submitted in zip(chunks, futures):
             articles: list[R] | None = None
-            if future is not None:
+            if submitted is None:
+                broken.add(generation)
+            while submitted is not None:
+                future, submitted_to = submitted
                 try:
                     articles = future.result()
+                except CancelledError:  # its executor was retired before the chunk started
+                    submitted = self._resubmit(function, chunk)
+                    continue
                 except BrokenProcessPool:
-                    broken = True
+                    broken.add(submitted_to)
                 except Exception as exc:  # noqa: BLE001 — e.g. a result that failed to unpickle
                     LOGGER.warning("extraction chunk failed in a worker: %s: %s", type(exc).__name__, exc)
-            else:
-                broken = True
+                break
             if articles is None or len(articles) != len(chunk):
                 articles = function(chunk)  # in-process: slower, but the batch is complete
             results.extend(articles)
-        if broken:
-            self._rebuild(generation)
+        for broken_generation in sorted(broken):
+            self._rebuild(broken_generation)
         return results
+
+    def _resubmit(
+        self, function: Callable[[list[T]], list[R]], chunk: list[T]
+    ) -> tuple[Future[list[R]], int] | None:
+        """Submit a cancelled chunk again, to the current executor; None when the pool is closed
+        (or the executor broken): the caller then builds the chunk in this process."""
+        with self._lock:
+            if self._closed:
+                return None
+            executor = self._ensure_executor()
+            try:
+                future = executor.submit(function, chunk)
+            except (BrokenProcessPool, RuntimeError):
+                return None
+            self._submitted += 1
+            return future, self._generation
 
     def _ensure_executor(self) -> ProcessPoolExecutor:
         # caller holds self._lock
@@ -354,20 +388,3 @@ class ExtractionPool:
                 self._ensure_executor()
         if old is not None:
             old.shutdown(wait=False, cancel_futures=True)
-
-
-def _warm_caches() -> None:
-    """Fill the lazily built tables the first extractions would otherwise pay for."""
-    warm_up()  # langdetect's profiles, ~0.4 s
-    try:  # htmldate's month names of every dateparser locale, ~1 s on the first page needing them
-        from htmldate.extractors import month_words
-
-        month_words()
-    except Exception:  # noqa: BLE001 — a private helper; only a warm-up
-        pass
-
-
-# Warm at import: the forkserver imports this module once and every worker forked from it starts
-# with the caches filled (measured: a pool is up and working in ~0.2 s instead of ~0.75 s when
-# each worker loads the language profiles itself, ~1.3 s with spawn).
-_warm_caches()

@@ -135,18 +135,24 @@ def decode_html(body: bytes, header_charset: str | None = None) -> tuple[str, st
     return body.decode("utf-8", errors="replace"), "utf-8"
 
 
+# Control characters other than tab, line feed, form feed and carriage return; counted by deleting
+# them (C speed: the per-byte Python loop this replaces cost ~0.5 ms a page in the main process).
+_CONTROL_BYTES = bytes(byte for byte in range(32) if byte not in (9, 10, 12, 13))
+_DROP_CONTROL_CHARS = dict.fromkeys(_CONTROL_BYTES)
+
+
 def looks_binary(body: bytes, text: str | None = None) -> bool:
     """NUL bytes, many control characters, or a decode that is mostly replacement characters."""
     if body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # NULs are legitimate here
         if text is None:
             return False
         sample = text[:20_000]
-        controls = sum(1 for ch in sample if ord(ch) < 32 and ch not in "\t\n\f\r")
+        controls = len(sample) - len(sample.translate(_DROP_CONTROL_CHARS))
         return bool(sample) and (controls + sample.count("\ufffd")) / len(sample) > 0.02
     head = body[:_SNIFF_BYTES * 2]
     if b"\x00" in head:
         return True
-    controls = sum(1 for byte in head if byte < 32 and byte not in (9, 10, 12, 13))
+    controls = len(head) - len(head.translate(None, _CONTROL_BYTES))
     if head and controls / len(head) > 0.02:
         return True
     if text:

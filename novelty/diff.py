@@ -31,7 +31,7 @@ from matching.normalise import word_keys
 from newswatch.config import NoveltyConfig
 from newswatch.records import Development
 from newswatch.records import ArticleFingerprint
-from novelty.fingerprint import term_arrays
+from novelty.fingerprint import sentence_analysis, term_arrays
 from novelty.index import CorpusIndex
 from novelty.text import content_terms, direct_quotes, phonetic_code, term_hash
 
@@ -65,7 +65,7 @@ def diff_article(
     decided_at: datetime,
     run_id: str | None = None,
 ) -> Development:
-    analysis = fingerprint.analysis
+    analysis = sentence_analysis(fingerprint)
     terms = term_arrays(fingerprint)
 
     near = index.near_duplicates(fingerprint.signature, config.duplicate_similarity)
@@ -180,7 +180,7 @@ def _new_facts(
     context_codes = {code for p in context for code in index.name_codes(p)}
     facts: list[dict[str, object]] = []
     seen: set[str] = set()
-    for number, (sentence, verdict) in enumerate(zip(fingerprint.analysis, verdicts, strict=True)):
+    for number, (sentence, verdict) in enumerate(zip(sentence_analysis(fingerprint), verdicts, strict=True)):
         for fact in sentence.numbers:
             if fact.key in seen or index.knows_number(fact.key) or fact.value in context_values:
                 continue

@@ -31,7 +31,7 @@ import zlib
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from matching.normalise import default_decomposer, default_lexicon, fold, stem, word_spans
+from matching.normalise import TOKEN_RE, default_decomposer, default_lexicon, fold, stem, word_spans
 
 MIN_QUOTE_WORDS = 4
 
@@ -306,6 +306,7 @@ def _two_words(folded: str, lexicon) -> bool:  # noqa: ANN001
 MIN_PHONETIC_CODE = 4  # shorter Cologne codes ("45" for Coale) collide with too many words
 
 
+@lru_cache(maxsize=65536)
 def phonetic_code(name: str) -> str | None:
     """The Cologne phonetic code of a name, so transliterations compare equal: `Dmitrijew` =
     `Dmitriev`, `Lawrow` = `Lavrov`, `Borissow` = `Borisov`, `Lukaschenko` = `Lukashenko`."""
@@ -365,10 +366,10 @@ SHINGLE_WORDS = 3
 
 def shingles(text: str) -> set[bytes]:
     """Word 3-grams of the folded text (stop words kept: they make copied wording recognisable)."""
-    words = [_folded(surface) for surface, _, _ in word_spans(text)]
+    words = list(map(_folded, TOKEN_RE.findall(text)))  # the words of `word_spans`, without offsets
     if len(words) < SHINGLE_WORDS:
         return {" ".join(words).encode()} if words else set()
-    return {" ".join(words[i : i + SHINGLE_WORDS]).encode() for i in range(len(words) - SHINGLE_WORDS + 1)}
+    return {f"{a} {b} {c}".encode() for a, b, c in zip(words, words[1:], words[2:])}  # SHINGLE_WORDS = 3
 
 
 @dataclass(slots=True)
@@ -382,7 +383,12 @@ class SentenceFacts:
 
 
 def analyse(text: str) -> list[SentenceFacts]:
+    return analyse_sentences(split_sentences(text))
+
+
+def analyse_sentences(sentences: list[str]) -> list[SentenceFacts]:
+    """The analysis of sentences already split (`split_sentences`): no spaCy needed."""
     return [
         SentenceFacts(sentence, content_terms(sentence), number_facts(sentence), name_mentions(sentence))
-        for sentence in split_sentences(text)
+        for sentence in sentences
     ]

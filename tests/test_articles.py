@@ -347,9 +347,56 @@ def test_pool_recycles_workers_without_hanging() -> None:
     assert (pool.recycles, pool.rebuilds) == (2, 0)
 
 
+def _slow_pids(items: list[int]) -> list[int]:
+    """Module level, so the workers can unpickle it: which process ran each item."""
+    import time
+
+    time.sleep(0.05 * len(items))
+    return [os.getpid() for _ in items]
+
+
+def test_recycling_moves_queued_chunks_to_the_fresh_workers() -> None:
+    """A recycle while another thread's chunks are still queued: the retired workers finish only
+    what they already took, the queued chunks run on the fresh workers (not side by side on the
+    old ones, and not in this process), and every caller gets all its results in order."""
+    with ExtractionPool(workers=2, chunk_size=1, max_tasks_per_child=2) as pool:
+        warm = pool.map(_slow_pids, [0, 1])  # the workers are up; 2 of the 4 chunks before a recycle
+        first: list[list[int]] = []
+        thread = threading.Thread(target=lambda: first.append(pool.map(_slow_pids, list(range(24)))))
+        thread.start()
+        import time
+
+        time.sleep(0.2)  # a few of the first call's 24 chunks (50 ms each) have run, most are queued
+        second = pool.map(_slow_pids, list(range(6)))  # 26 chunks submitted >= 2 x 2: recycle
+        thread.join(timeout=120)
+        assert not thread.is_alive(), "the extraction pool hung"
+    assert pool.recycles == 1 and pool.rebuilds == 0
+    assert len(first) == 1 and len(first[0]) == 24 and len(second) == 6
+    assert os.getpid() not in first[0] + second  # nothing was built in this process
+    old, new = set(warm), set(second)
+    assert old.isdisjoint(new)
+    assert set(first[0]) & new, "the queued chunks of the first call moved to the fresh workers"
+    assert set(first[0]) <= old | new
+
+
 def test_closed_pool_refuses_work() -> None:
     pool = ExtractionPool(workers=2)
     with pool:
         pass
     with pytest.raises(RuntimeError):
         pool.build_articles([make_page(None)])
+
+
+def test_the_pool_module_leaves_the_extraction_stack_to_the_workers() -> None:
+    """The process that only runs the pool (the flow's) imports neither trafilatura nor langdetect,
+    nor the novelty analysis' spaCy and SciPy: those load in the workers' forkserver."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, extractors.articles, novelty.fingerprint\n"
+        "print(sorted(m for m in ('trafilatura', 'lxml', 'langdetect', 'htmldate', 'spacy', 'scipy', 'datasketch')"
+        " if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "[]"

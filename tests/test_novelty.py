@@ -789,3 +789,70 @@ def test_every_real_german_fixture_article_can_be_fingerprinted() -> None:
 def test_number_facts_with_decimals_are_not_years() -> None:
     facts = {f.key for f in number_facts("Das Ticket kostet 5,99 Euro, die Quote liegt bei 49,9 Prozent.")}
     assert facts == {"5.99 euro", "49.9 prozent"}
+
+
+# --- fingerprints made in the extraction workers ----------------------------------------------------
+
+
+def _corpus_texts() -> list[str]:
+    """Real German text: the seed corpus, the labelled evaluation set and (when present) the fundus pages."""
+    from fundus import FUNDUS, load_pages
+
+    from novelty.fingerprint import article_text
+
+    texts = [article_text(a) for a in read_seed_corpus(BUNDLED_SEED_CORPUS)] + [case.text for case in load_cases()]
+    if FUNDUS.is_dir():
+        texts += [f"{page.title or ''}\n\n{page.body}" for page in load_pages("de")]
+    return texts
+
+
+def test_minhash_signature_equals_datasketch() -> None:
+    """The signature is computed without datasketch (it imports SciPy into every worker), to the bit
+    what datasketch's MinHash (affine32, seed 1, sha1_hash32) makes of the same 3-grams."""
+    from datasketch import MinHash
+
+    from novelty.fingerprint import NUM_PERM, minhash_signature
+    from novelty.text import shingles
+
+    permutations = MinHash(num_perm=NUM_PERM, seed=1, scheme="affine32").permutations
+    texts = _corpus_texts() + ["", " \n ", "Wort", "zwei Wörter", "drei kleine Wörter", "Wort " * 50, "1.000 2,5 3"]
+    for text in texts:
+        reference = MinHash(num_perm=NUM_PERM, seed=1, permutations=permutations, scheme="affine32")
+        grams = shingles(text)
+        if grams:
+            reference.update_batch(grams)
+        signature = minhash_signature(text)
+        assert signature.dtype == np.uint32
+        assert signature.tobytes() == reference.hashvalues.astype(np.uint32).tobytes(), text[:60]
+    assert len(texts) > 70
+
+
+def test_worker_fingerprints_leave_the_analysis_behind_and_the_diff_redoes_it_identically() -> None:
+    """`fingerprint_articles` (what the workers run) returns fingerprints without their sentence
+    analysis, which is most of their objects; the diff redoes it from the sentences, and decides
+    exactly as with the analysis `fingerprint_text` made."""
+    from novelty.fingerprint import fingerprint_articles, fingerprint_corpus_articles, sentence_analysis
+    from novelty.text import analyse
+
+    for text in _corpus_texts()[:60]:
+        full = fingerprint_text("x", text)
+        assert full.analysis and sentence_analysis(full) is full.analysis
+        light = fingerprint_text("x", text)
+        light.analysis = []
+        assert sentence_analysis(light) == full.analysis == analyse(text[:100_000])
+    articles = [
+        _article("first", AGENCY_TITLE, AGENCY_BODY, 0, "ostsee-kurier.de"),
+        _article("second", "Belarus entlässt Häftlinge", AGENCY_BODY, 25, "alpenpost.de"),
+        _article("third", *FOLLOW_UP.split("\n\n", 1), 120, "alpenpost.de"),
+    ]
+    shipped = fingerprint_articles(articles)
+    assert [f.analysis for f in shipped] == [[], [], []]
+    assert [f.analysis for f in fingerprint_corpus_articles(articles)] == [[], [], []]
+    assert shipped == [fingerprint_article(a) for a in articles]  # analysis is not compared
+    topics = {a.article_id: ["belarus"] for a in articles}
+    _, expected, _ = _stage(articles, topics)
+    developments = diff_new_articles(
+        seed_index(), articles, {f.article_id: f for f in shipped}, topics, NoveltyConfig(), decided_at=NOW
+    )
+    assert developments == expected
+    assert [d.decision for d in developments][:2] != [REHASH, REHASH]
