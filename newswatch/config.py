@@ -45,6 +45,13 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _checked_name(value: str) -> str:
+    """Feed, topic and channel names appear in logs, keys and SQL: a safe, short alphabet."""
+    if not _NAME.match(value):
+        raise ValueError(f"{value!r}: use letters, digits, '-', '_' or '.' (at most 64)")
+    return value
+
+
 def _check_http_url(value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -172,9 +179,7 @@ class FeedConfig(_Section):
     @field_validator("name")
     @classmethod
     def _check_name(cls, value: str) -> str:
-        if not _NAME.match(value):
-            raise ValueError(f"{value!r}: use letters, digits, '-', '_' or '.' (at most 64)")
-        return value
+        return _checked_name(value)
 
 
 class TopicConfig(_Section):
@@ -187,9 +192,7 @@ class TopicConfig(_Section):
     @field_validator("id")
     @classmethod
     def _check_id(cls, value: str) -> str:
-        if not _NAME.match(value):
-            raise ValueError(f"{value!r}: use letters, digits, '-', '_' or '.' (at most 64)")
-        return value
+        return _checked_name(value)
 
     @field_validator("query")
     @classmethod
@@ -243,9 +246,7 @@ class ChannelConfig(_Section):
     @field_validator("name")
     @classmethod
     def _check_name(cls, value: str) -> str:
-        if not _NAME.match(value):
-            raise ValueError(f"{value!r}: use letters, digits, '-', '_' or '.' (at most 64)")
-        return value
+        return _checked_name(value)
 
     @property
     def secrets(self) -> tuple[str, ...]:
