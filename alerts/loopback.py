@@ -2,8 +2,12 @@
 
 - `SmtpReceiver`: an aiosmtpd SMTP server that parses every mail it receives;
   `mailto_url()` is the Apprise URL that reaches it (plain SMTP, no STARTTLS, no AUTH).
+  `hold_after_accept()`: from then on, a mail is accepted (250) but the sender's QUIT is not
+  answered until `release()`: the sender has handed the message over and does not know it yet
+  (the fault suite kills a pass at exactly this moment; `holding` is set while one waits).
 - `WebhookReceiver`: a threaded HTTP server that records every request and answers 200 "ok"
-  (or a chosen status); `json_url()` / `slack_webhook_url()` are Apprise URLs for it.
+  (or a chosen status, after `delay` seconds: a hanging service); `json_url()` /
+  `slack_webhook_url()` are Apprise URLs for it.
 - `redirect_slack_to(receiver)`: points Apprise's Slack plugin at the receiver, so the real
   plugin posts its real Block Kit payload to loopback. It patches a class attribute of Apprise
   (process-wide) and exists for the demo and the tests only.
@@ -14,6 +18,7 @@ managers. `wait_for(n, timeout)` blocks until n items arrived and returns them (
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import threading
@@ -96,6 +101,16 @@ class _SmtpHandler:
     def __init__(self, inbox: _Inbox[ReceivedEmail]) -> None:
         self._inbox = inbox
         self._parser = BytesParser(_class=ReceivedEmail, policy=policy.default)
+        self.hold = threading.Event()  # set: QUIT waits until `released` is set
+        self.holding = threading.Event()  # set while a QUIT is being held
+        self.released = threading.Event()
+
+    async def handle_QUIT(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        if self.hold.is_set():
+            self.holding.set()
+            while not self.released.is_set():
+                await asyncio.sleep(0.02)
+        return "221 Bye"
 
     # aiosmtpd calls the hook by this name.
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
@@ -132,6 +147,7 @@ class SmtpReceiver:
         return self
 
     def stop(self) -> None:
+        self.release()
         with self._lock:
             if self._controller is not None:
                 self._controller.stop()
@@ -140,6 +156,18 @@ class SmtpReceiver:
     @property
     def running(self) -> bool:
         return self._controller is not None
+
+    def hold_after_accept(self) -> threading.Event:
+        """Accept mails but leave the sender's QUIT unanswered until `release()`; returns the event
+        that is set while a sender waits (its message arrived, its send has not returned)."""
+        self._handler.released.clear()
+        self._handler.holding.clear()
+        self._handler.hold.set()
+        return self._handler.holding
+
+    def release(self) -> None:
+        self._handler.hold.clear()
+        self._handler.released.set()
 
     def __enter__(self) -> SmtpReceiver:
         return self.start()
@@ -189,6 +217,8 @@ class ReceivedRequest:
 @dataclass
 class _WebhookState:
     status: int = 200
+    delay: float = 0.0  # seconds to wait before answering (a hanging service)
+    stopping: threading.Event = field(default_factory=threading.Event)
     failures: list[int] = field(default_factory=list)  # statuses for the next requests, in order
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -210,11 +240,14 @@ class _WebhookHandler(BaseHTTPRequestHandler):
             except ValueError:
                 parsed = None
         status = self.server.state.next_status()
+        delay = self.server.state.delay
         self.server.inbox.append(
             ReceivedRequest(
                 method=self.command, path=self.path, headers=self.headers, body=body, json=parsed, status=status
             )
         )
+        if delay and self.server.state.stopping.wait(delay):
+            return
         # Slack's webhook answers the literal "ok"; Apprise's Slack plugin checks for it.
         reply = b"ok" if 200 <= status < 300 else f"error {status}".encode()
         self.send_response(status)
@@ -255,6 +288,7 @@ class WebhookReceiver:
 
     def start(self) -> WebhookReceiver:
         if self._server is None:
+            self._state.stopping.clear()
             self._server = _WebhookServer(self._inbox, self._state)
             self.port = int(self._server.server_address[1])
             self._thread = threading.Thread(
@@ -266,6 +300,7 @@ class WebhookReceiver:
 
     def stop(self) -> None:
         if self._server is not None:
+            self._state.stopping.set()
             self._server.shutdown()
             self._server.server_close()
             if self._thread is not None:
@@ -287,6 +322,15 @@ class WebhookReceiver:
     def status(self, value: int) -> None:
         with self._state.lock:
             self._state.status = value
+
+    @property
+    def delay(self) -> float:
+        return self._state.delay
+
+    @delay.setter
+    def delay(self, seconds: float) -> None:
+        with self._state.lock:
+            self._state.delay = seconds
 
     def fail_next(self, n: int = 1, status: int = 500) -> None:
         with self._state.lock:

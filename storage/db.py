@@ -69,8 +69,29 @@ def connect(path: Path, *, read_only: bool = False, lock_timeout: float = 10.0) 
             raise StorageError(f"{path}: not a usable DuckDB database: {error}") from None
     try:
         yield connection
+    except duckdb.Error as error:
+        _raise_if_disk_full(path, error)
+        raise
     finally:
-        connection.close()
+        try:
+            connection.close()  # checkpoints: writes too
+        except duckdb.Error as error:
+            _raise_if_disk_full(path, error)
+            raise
+
+
+_DISK_FULL = ("No space left on device", "Disk quota exceeded")
+
+
+def _raise_if_disk_full(path: Path, error: BaseException) -> None:
+    """A write that failed for lack of space is the operator's problem to fix, not a crash: one
+    message naming the file (DuckDB rolled the transaction back, the file is as it was)."""
+    reason = next((text for text in _DISK_FULL if text in str(error)), None)
+    if reason is not None:
+        raise StorageError(
+            f"{path}: cannot write, the disk is full ({reason}); nothing of the failed write was "
+            f"stored. Free space on {path.parent} and run again."
+        ) from None
 
 
 @contextmanager
