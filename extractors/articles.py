@@ -14,11 +14,13 @@ trafilatura and none of the ~70 MB of langdetect profiles and htmldate tables.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import logging
 import math
 import multiprocessing
 import os
+import sys
 import threading
 import unicodedata
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
@@ -157,6 +159,29 @@ def _article(
 # many pages, in worker processes
 
 
+def return_large_blocks_to_the_os(threshold: int = 256 * 1024) -> bool:
+    """Make glibc's malloc serve blocks of `threshold` bytes and more from mmap, so that each is
+    returned to the OS when freed: in the process that fetches pages and hands them to the pool,
+    a page's HTML as text (~860 kB on average on the bench's pages) and its pickle.
+
+    By default glibc raises that threshold to the size of the largest block freed so far (up to
+    32 MB): after the first page, page-sized blocks come from the heaps of the malloc arenas the
+    pass's threads use, and stay there, fragmented, after the page is gone. Setting the threshold
+    turns that adjustment off. Measured on the 1,200-page bench pass: main process PSS 491 -> 376
+    MB (whole pass 793 -> 658 MB), CPU the same. Process-wide; idempotent; False where the C
+    library is not glibc (nothing is changed)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(_M_MMAP_THRESHOLD, threshold))
+    except (OSError, AttributeError):  # musl, or no mallopt
+        return False
+
+
+_M_MMAP_THRESHOLD = -3  # glibc malloc.h
+
+
 def _init_worker() -> None:
     """Runs once per worker: make sure the extraction stack is imported and its caches are warm.
 
@@ -220,9 +245,9 @@ class ExtractionPool:
     ProcessPoolExecutor's own `max_tasks_per_child`: on Python 3.11 (and up to 3.13's fix) the
     executor stops replacing workers that reached their limit while work is queued, and the batch
     hangs for ever (CPython gh-115634; reproduced here with 40 pages, 2 workers, limit 3). With the
-    default 200 and the flow's batches of 10 pages (chunks of 2 on 2 workers) that is a recycle
-    every ~800 pages, which costs ~0.2 s under forkserver, and the new workers' word caches start
-    cold (their first ~90 pages cost ~20% more).
+    default 400 and the flow's chunks of one page each (ingest_batch sends each page as soon as it
+    is fetched) that is a recycle every ~800 pages on 2 workers, which costs ~0.2 s under
+    forkserver, and the new workers' word caches start cold (their first ~90 pages cost ~20% more).
     """
 
     def __init__(
@@ -230,7 +255,7 @@ class ExtractionPool:
         workers: int | None = None,
         *,
         chunk_size: int | None = None,
-        max_tasks_per_child: int | None = 200,
+        max_tasks_per_child: int | None = 400,
         preload: Sequence[str] = (),
     ) -> None:
         self.workers = max(1, workers if workers is not None else (os.cpu_count() or 1))
