@@ -4,12 +4,14 @@
 UV := $(or $(shell command -v uv 2>/dev/null),python3 -m uv)
 VENV_STAMP := .venv/.synced-$(shell cat uv.lock pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test bench eval setup clean help
+.PHONY: demo test bench eval serve setup clean help
 
 help:
 	@echo "make demo   - run the real pipeline on bundled recorded coverage (no internet needed)"
 	@echo "make test   - run the test suite"
-	@echo "make bench  - measure ingest, matching and diff cost (results in bench/results/latest.json)"
+	@echo "make faults - the fault suite: kills, dependencies down, concurrency, hostile input, load (docs/reliability.md)"
+	@echo "make serve  - run the monitor and dispatch-alerts deployments on their schedules (UI: http://127.0.0.1:4200)"
+	@echo "make bench  - measure ingest, matching, diff cost and a 300-feed load pass (results in bench/results/latest.json)"
 	@echo "make eval   - precision and recall of the novelty decision on the labelled set (tests/novelty_eval)"
 
 setup: $(VENV_STAMP)
@@ -26,8 +28,16 @@ demo: setup
 test: setup
 	$(UV) run --no-sync pytest
 
+faults: setup
+	$(UV) run --no-sync pytest -m faults tests/faults -p no:cacheprovider -q -rfEs
+
+serve: setup
+	$(UV) run --no-sync newswatch serve --config $(or $(CONFIG),newswatch.toml)
+
 bench: setup
 	$(UV) run --no-sync python -m bench.run
+	$(UV) run --no-sync python -m bench.load
+	$(UV) run --no-sync python -m bench.latency
 
 eval: setup
 	$(UV) run --no-sync python tests/novelty_eval/evaluate.py

@@ -15,7 +15,6 @@ from rich.table import Table
 from flows.output import console, fail
 from flows.secrets import read_prefect_secret
 from newswatch.config import DEFAULT_CONFIG_NAME, ConfigError, Settings, load_settings
-from newswatch.records import Alert
 from storage import outbox
 from storage.db import PassLock, StorageError, connect, migrate
 

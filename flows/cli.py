@@ -1,7 +1,8 @@
 """The `newswatch` command line (Typer). Every command has --help.
 
 Exit codes: 0 done (a pass that completed with some feeds failing is done), 1 the pass crashed,
-2 the configuration is unusable, 3 the database is unusable or locked.
+2 the configuration is unusable, 3 the database is unusable or locked, 4 no Prefect server
+(`serve`; `run` when the one in PREFECT_API_URL cannot be reached).
 """
 
 from __future__ import annotations
@@ -77,6 +78,30 @@ def _check_channels(settings: Settings) -> None:
             raise fail(f"{settings.source}: channels[{index}].url: {error}", 2) from None
 
 
+def _check_prefect_api() -> None:
+    """With PREFECT_API_URL set, its server must answer before anything starts: otherwise Prefect
+    retries for a while and the pass ends in a generic crash."""
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if not url:
+        return  # Prefect starts a temporary local server
+    import httpx
+
+    try:
+        response = httpx.get(url.rstrip("/") + "/health", timeout=5)
+        # Any answer but a server error means it is there (Prefect Cloud wants the API key first).
+        reason = None if response.status_code < 500 else f"HTTP {response.status_code}"
+    except httpx.HTTPError as error:
+        reason = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    if reason is not None:
+        raise fail(
+            f"the Prefect API at {url} (PREFECT_API_URL) cannot be reached ({reason}); start the server "
+            "(`prefect server start`) or unset PREFECT_API_URL to run with a temporary local one",
+            4,
+        ) from None
+
+
 def _prepare_database(settings: Settings) -> None:
     """Fail fast, before Prefect starts, when the database cannot be opened or upgraded."""
     try:
@@ -91,6 +116,7 @@ def run(config: ConfigOption = Path(DEFAULT_CONFIG_NAME)) -> None:
     """Run one monitoring pass: poll feeds, fetch and extract new articles, store them."""
     settings = _load(config)
     _check_channels(settings)
+    _check_prefect_api()
     _prepare_database(settings)
     summary = run_monitor_flow(config, settings)
     print_pass_summary(summary)
@@ -115,11 +141,80 @@ def run_monitor_flow(config: Path, settings: Settings) -> dict[str, object]:
         raise fail(f"the pass failed: {type(error).__name__}: {error}", 1) from None
 
 
-def print_pass_summary(summary: dict[str, object]) -> None:
-    table = Table(title="newswatch pass", show_header=False)
+def print_pass_summary(summary: dict[str, object], title: str = "newswatch pass") -> None:
+    table = Table(title=title, show_header=False)
     for key, value in summary.items():
         table.add_row(key.replace("_", " "), str(value))
     console.print(table)
+
+
+@app.command()
+def serve(
+    config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
+    port: Annotated[int, typer.Option(help="Port of the Prefect server started when none answers.")] = 4200,
+) -> None:
+    """Run the deployments on their schedules (monitor, dispatch-alerts) until Ctrl-C; starts a
+    Prefect server on 127.0.0.1 when none answers. Runs appear in the UI on http://127.0.0.1:4200."""
+    from flows.serve import ServeError, serve_deployments
+
+    settings = _load(config)
+    _check_channels(settings)
+    _prepare_database(settings)
+    try:
+        serve_deployments(settings, config, port=port)
+    except ServeError as error:
+        raise fail(str(error), 4) from None
+    except KeyboardInterrupt:
+        console.print("stopped")
+
+
+@app.command()
+def backfill(
+    since: Annotated[str, typer.Option(
+        "--since", help="Catch up entries published since this date: 2026-11-01, or 2026-11-01T06:00 "
+        "(local time in the \\[schedule] timezone unless an offset is given).", metavar="DATE",
+    )],
+    feed: Annotated[list[str] | None, typer.Option(
+        "--feed", help="Only this feed (repeat for several); default: every enabled feed.", metavar="NAME",
+    )] = None,
+    max_pages: Annotated[int, typer.Option(min=1, help="Feed documents read per feed at most.")] = 100,
+    config: ConfigOption = Path(DEFAULT_CONFIG_NAME),
+) -> None:
+    """Read the feeds' history back to --since (RFC 5005 paged and archived feeds) and store what
+    is not stored yet, with a progress bar. Safe to interrupt and run again."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from flows.backfill import BackfillProgress, parse_since, reporting_to
+    from flows.backfill import backfill as backfill_flow
+
+    settings = _load(config)
+    _check_channels(settings)
+    _prepare_database(settings)
+    try:
+        since_at = parse_since(since, settings.schedule.timezone)
+    except ConfigError as error:
+        raise fail(str(error), 2) from None
+    feeds = len(feed) if feed else len(settings.enabled_feeds)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress:
+        histories = progress.add_task("feed history read", total=feeds)
+        articles = progress.add_task("articles stored", total=None)
+        reporting_to(BackfillProgress(
+            feed_done=lambda history: progress.advance(histories),
+            items_to_ingest=lambda total: progress.update(articles, total=total),
+            ingested=lambda count: progress.advance(articles, count),
+        ))
+        try:
+            summary = backfill_flow(config_path=str(config), since=since_at, feeds=feed or None, max_pages=max_pages)
+        except ConfigError as error:
+            raise fail(str(error), 2) from None
+        except StorageError as error:
+            raise fail(str(error), 3) from None
+        except Exception as error:  # noqa: BLE001 - one line here, the traceback is in the Prefect logs
+            raise fail(f"the backfill failed: {type(error).__name__}: {error}", 1) from None
+        finally:
+            reporting_to(BackfillProgress())
+    print_pass_summary(summary, title="newswatch backfill")
 
 
 @app.command()

@@ -13,11 +13,16 @@ resources. Payloads carry names and ids, never a channel URL.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 
 from prefect.events import emit_event
 
 from alerts.outbox import Delivery
 from newswatch.records import Article, Development, FeedState
+
+
+def _isoformat(when: datetime | None) -> str | None:
+    return when.isoformat() if when else None
 
 
 def _resource(kind: str, identifier: str, name: str | None = None, **labels: str) -> dict[str, str]:
@@ -91,6 +96,10 @@ def feed_health(state: FeedState, threshold: int, previous: FeedState | None) ->
             "last_error": state.last_error if state.consecutive_failures else (previous.last_error if previous else None),
             "last_http_status": state.last_http_status,
             "last_success_at": state.last_success_at.isoformat() if state.last_success_at else None,
+            # The last success before the failures began: where a backfill after recovery starts
+            # (prefect.yaml: backfill-recovered-feed). None for a feed that never succeeded.
+            "failing_since": _isoformat(previous.last_success_at if event == "newswatch.feed.recovered" and previous
+                                        else state.last_success_at),
             "next_poll_at": state.next_poll_at.isoformat() if state.next_poll_at else None,
         },
     )

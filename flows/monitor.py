@@ -1,37 +1,43 @@
 """The `monitor` flow: one pass over every feed, reading like the data flow in the guide.
 
-    feeds --poll--> new items --fetch--> pages --extract+language+fingerprint--> articles
+    feeds --poll--> new items --fetch--> pages --extract+language--> articles
           --match topics--> matches --diff against corpus--> developments
-          --store (one transaction, with the outbox)--> dispatch alerts --> snapshot
+          --store (one transaction, with the outbox)--> dispatch alerts
+          --> corpus fingerprints of the other German articles --> snapshot
 
 Prefect sees one task per feed (`poll-<feed>`) and one per batch of its new items
 (`ingest-<feed>-<n>`: fetch and extract), so the UI shows what each feed did without paying task
 overhead per article. Feed tasks run in threads (network
 bound); extraction runs in worker processes so both cores are busy while the network is awaited.
 Everything a pass learns is written in one transaction at the end: a pass killed anywhere before
-it stores nothing, and the next pass sees the same items as new again, so nothing is lost.
+it stores nothing, and the next pass sees the same items as new again, so nothing is lost. Only
+the fingerprints of German articles no diff read follow, after the alerts, in a short transaction
+of their own; a pass killed before that leaves them to the next pass's `fingerprint-backlog`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
+import os
+import threading
 import uuid
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 from prefect.runtime import flow_run, task_run
 from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.utilities.annotations import quote
 
 from alerts.outbox import DispatchReport, dispatch
 from alerts.plan import plan_development_alerts, plan_health_alerts
-from extractors.articles import ExtractionPool
+from extractors.articles import ExtractionPool, return_large_blocks_to_the_os
 from extractors.dedupe import KnownKeys, keys_for_article
 from extractors.feeds import poll_feed
 from extractors.http import Fetcher
@@ -51,10 +57,12 @@ from newswatch.records import (
     RunError,
     RunSummary,
 )
-from novelty.fingerprint import corpus_entry, fingerprint_articles, fingerprint_corpus_articles
+from novelty.fingerprint import belongs_in_corpus, corpus_entry, fingerprint_articles, read_by_the_diff
 from novelty.index import CorpusIndex
 from novelty.stage import attach_counterpart_texts, counterpart_ids, diff_new_articles
 from flows import events
+from flows.artifacts import development_rows, publish_alerts_artifact, publish_pass_artifacts
+from flows.dask_pool import open_extraction_pool
 from flows.secrets import read_prefect_secret
 from storage import outbox, repository
 from storage.db import PassLock, PassRunning, connect, migrate, transaction
@@ -64,7 +72,14 @@ from storage.snapshot import publish_snapshot
 # A pass that finds the pass lock taken waits this long before refusing: the holder is usually a
 # short alert dispatch (flows: dispatch-alerts), and skipping a whole pass for it would be worse.
 PASS_LOCK_WAIT_SECONDS = 120
-INGEST_BATCH_SIZE = 10  # items fetched and extracted per task; bounds the page HTML in memory
+# Items fetched and extracted per task. Each task run costs the Prefect server and the flow's process
+# CPU (1,200-page bench pass, 2 cores: 10 -> 25 items took the server's CPU from ~10 s to ~5 s);
+# the page HTML in memory is bounded by PAGES_IN_FLIGHT_PER_WORKER, not by this, and a feed's items
+# share one host's politeness limits however they are batched.
+INGEST_BATCH_SIZE = 50
+# Pages fetched but not yet built into articles, per extraction worker: the pass's page HTML in
+# memory (ingest_batch). Enough to keep the workers fed while others are fetched.
+PAGES_IN_FLIGHT_PER_WORKER = 16
 POLL_RETRIES = 2
 # Statuses worth an immediate retry within the pass; 429/503 come with Retry-After and wait instead.
 _RETRYABLE_HTTP = {None, 500, 502, 504}
@@ -114,8 +129,48 @@ def prepare_storage(settings: Settings) -> StoredState:
 @task(name="fingerprint-backlog", cache_policy=NO_CACHE)
 def fingerprint_backlog(pool: ExtractionPool, articles: list[Article], errors: list[RunError]) -> list[ArticleFingerprint]:
     """Stored German articles without a fingerprint join the corpus (in the workers: the text
-    analysis is loaded there, and the main process stays small)."""
+    analysis is loaded there, and the main process stays small). Among them the German articles
+    of a pass stopped between storing its articles and `fingerprint-corpus`."""
     return _fingerprinted(pool.map(fingerprint_articles, articles), errors)
+
+
+@task(name="fingerprint-for-diff", cache_policy=NO_CACHE)
+def fingerprint_for_diff(
+    pool: ExtractionPool, articles: list[Article], errors: list[RunError]
+) -> dict[str, ArticleFingerprint]:
+    """The fingerprints the diff reads (novelty.fingerprint.read_by_the_diff: the matched German
+    articles and the German articles published before them), in the workers. The pass's other
+    German articles are fingerprinted by `fingerprint-corpus` once its alerts are out."""
+    return {f.article_id: f for f in _fingerprinted(pool.map(fingerprint_articles, articles), errors)}
+
+
+@task(name="fingerprint-corpus", cache_policy=NO_CACHE)
+def fingerprint_corpus(
+    settings: Settings,
+    run_id: str,
+    articles: list[Article],
+    done: set[str],
+    indexed_at: datetime,
+    errors: list[RunError],
+) -> int:
+    """After the pass has stored its articles and sent its alerts: its German articles whose
+    fingerprints no diff read (`done`: those fingerprinted before the diff, successfully or not)
+    join the corpus, in the workers, stored in a short transaction of their own. Stored with the
+    pass's `indexed_at`, so the corpus holds them in the same order as if they had been stored with
+    the pass. A pass stopped before this leaves them to the next pass's `fingerprint-backlog`.
+    Returns the number stored."""
+    rest = [a for a in articles if belongs_in_corpus(a) and a.article_id not in done]
+    if not rest:
+        return 0
+    new_errors: list[RunError] = []
+    with open_extraction_pool(settings) as pool:
+        fingerprints = _fingerprinted(pool.map(fingerprint_articles, rest), new_errors)
+    with connect(settings.storage.path, lock_timeout=settings.storage.lock_timeout_seconds) as db:
+        with transaction(db):
+            repository.store_fingerprints(db, fingerprints, indexed_at)
+            repository.store_run_errors(db, run_id, new_errors)
+    errors.extend(new_errors)
+    return len(fingerprints)
 
 
 @task(
@@ -144,18 +199,26 @@ def ingest_batch(
     batch: int,
     items: list[FeedItem],
     config: FetchConfig,
-) -> tuple[list[Article], list[ArticleFingerprint | str]]:
-    """Fetch one batch of a feed's new items, extract them and fingerprint the German ones for the
-    corpus, all in the worker processes.
+    pages_in_flight: threading.Semaphore | None = None,
+) -> list[Article]:
+    """Fetch one batch of a feed's new items and build their articles in the worker processes.
 
-    Fetching and extracting in one task keeps page HTML alive only inside it: the task returns
-    articles, so memory stays bounded by the batches in flight, not by the whole pass.
+    Each page goes to the workers as soon as it is fetched, and its HTML is dropped as soon as its
+    article is back. `pages_in_flight` (one per pass) bounds the pages between the two over all
+    batches: a page waits for a slot before it is fetched. Without it, when extraction is the
+    slower stage, every batch in flight held its fetched pages until its last one was built (in
+    the bench: ~170 pages, ~860 kB each as text, plus their pickles; main process ~640 MB).
     """
+    slots = pages_in_flight or threading.Semaphore(len(items) or 1)
+
+    def fetch_and_build(item: FeedItem) -> Article:
+        with slots:
+            page = fetch_page(fetcher, item, config)
+            return pool.build_articles([page])[0]
+
     # Politeness per host is enforced inside the Fetcher; these threads only overlap waiting.
     with ThreadPoolExecutor(max_workers=config.per_host_concurrency) as threads:
-        pages = list(threads.map(lambda item: fetch_page(fetcher, item, config), items))
-    built = pool.build_articles_then(pages, fingerprint_corpus_articles)
-    return [article for article, _ in built], [result for _, result in built if result is not None]
+        return list(threads.map(fetch_and_build, items))
 
 
 def _fingerprinted(results: list[ArticleFingerprint | str], errors: list[RunError]) -> list[ArticleFingerprint]:
@@ -227,15 +290,18 @@ def store_pass(
     feed_links: list[tuple[str, str]],
     errors: list[RunError],
     previous_feed_states: dict[str, FeedState],
+    indexed_at: datetime | None = None,
 ) -> int:
     """Everything the pass learned, in one transaction; the write connection is held only here.
     The alerts it owes are queued in the same transaction: an alert exists exactly when its
-    development (or the feed state it reports) does."""
+    development (or the feed state it reports) does. `fingerprints`: the backlog's and those the
+    diff read (the pass's other German articles follow in `fingerprint-corpus`, with the same
+    `indexed_at`)."""
     with connect(settings.storage.path, lock_timeout=settings.storage.lock_timeout_seconds) as db:
         with transaction(db):
             stored = repository.store_articles(db, articles, _now(), run.run_id)
             repository.store_matches(db, matches, run.run_id)
-            repository.store_fingerprints(db, fingerprints, _now())
+            repository.store_fingerprints(db, fingerprints, indexed_at or _now())
             repository.store_developments(db, developments)
             now = _now()
             alerted = outbox.alerted_stories(db, {d.story_id for d in developments})
@@ -306,8 +372,17 @@ def publish_snapshot_task(settings: Settings) -> Path:
     return publish_snapshot(settings.storage.path, settings.storage.resolved_snapshot_path)
 
 
-def run_pass(settings: Settings) -> PassResult:
-    """One pass; the body of the `monitor` flow (callable from tests inside any flow)."""
+def run_pass(
+    settings: Settings,
+    history: list[FeedPoll] | None = None,
+    on_ingested: Callable[[int], None] | None = None,
+) -> PassResult:
+    """One pass; the body of the `monitor` flow (callable from tests inside any flow).
+
+    `history` makes it a backfill pass (flows/backfill.py): these items, read from the feeds'
+    history, go through the same stages instead of a poll of each feed, and the feeds' polling
+    state is left as it was. `on_ingested(n)` is told as each batch of n items is through
+    extraction (a progress bar)."""
     logger = get_run_logger()
     run = RunSummary(
         run_id=str(flow_run.id or uuid.uuid4()),
@@ -324,23 +399,13 @@ def run_pass(settings: Settings) -> PassResult:
         feed_links: list[tuple[str, str]] = []
         rows: dict[str, dict[str, object]] = {}
         extractions = []
-        with Fetcher(settings.fetch) as fetcher, ExtractionPool(
-            workers=settings.fetch.extraction_workers, preload=["novelty.preload"]
-        ) as pool:
+        with Fetcher(settings.fetch) as fetcher, open_extraction_pool(settings) as pool:
+            # The pass's fetched page HTML awaiting extraction is bounded (see ingest_batch), and
+            # given back to the OS once built (not kept by malloc for later pages).
+            pages_in_flight = threading.Semaphore(PAGES_IN_FLIGHT_PER_WORKER * getattr(pool, "workers", os.cpu_count() or 1))
+            return_large_blocks_to_the_os()
             backlog_prints = fingerprint_backlog(pool, stored_state.backlog, result.errors)
-            polls = {}  # task_run_id -> feed
-            futures = []
-            for feed in feeds:
-                state = stored_state.feed_states.get(feed.name)
-                if state is not None and state.url != feed.url:  # the feed moved: start afresh
-                    state = FeedState(name=feed.name, url=feed.url)
-                future = poll_feed_task.submit(fetcher, feed, state, settings.fetch)
-                polls[future.task_run_id] = feed
-                futures.append(future)
-
-            for future in as_completed(futures):
-                feed = polls[future.task_run_id]
-                poll = _poll_result(future, feed, stored_state.feed_states.get(feed.name))
+            for feed, poll in _polls(fetcher, feeds, stored_state.feed_states, settings.fetch, history):
                 feed_states[feed.name] = poll.state
                 row = rows[feed.name] = {
                     "feed": feed.name,
@@ -362,15 +427,16 @@ def run_pass(settings: Settings) -> PassResult:
                 run.duplicate_items += len(known_items)
                 for batch, start in enumerate(range(0, len(new_items), INGEST_BATCH_SIZE), start=1):
                     items = new_items[start : start + INGEST_BATCH_SIZE]
-                    future = ingest_batch.submit(fetcher, pool, feed.name, batch, items, settings.fetch)
-                    extractions.append((feed.name, future))
+                    future = ingest_batch.submit(
+                        fetcher, pool, feed.name, batch, items, settings.fetch, pages_in_flight
+                    )
+                    extractions.append((feed.name, len(items), future))
 
             articles: list[Article] = []
-            fingerprints: dict[str, ArticleFingerprint] = {}
             keys: list[tuple[str, str, str]] = []
-            for feed_name, future in extractions:
+            for feed_name, batch_size, future in extractions:
                 try:
-                    batch, batch_fingerprints = future.result()
+                    batch = future.result()
                 except Exception as error:  # noqa: BLE001 - a crashed batch is retried next pass
                     # Its items are not stored, and the feed keeps its old validators (ETag, hash),
                     # so the next pass downloads the feed again and sees them as new.
@@ -379,6 +445,9 @@ def run_pass(settings: Settings) -> PassResult:
                     result.errors.append(RunError("ingest", feed_name, message, _now()))
                     logger.error("feed %s: a batch of items failed and will be retried: %s", feed_name, message)
                     continue
+                finally:
+                    if on_ingested is not None:
+                        on_ingested(batch_size)
                 for article in batch:
                     if article.fetch_error:
                         run.pages_failed += 1
@@ -398,20 +467,24 @@ def run_pass(settings: Settings) -> PassResult:
                     keys.extend((key, article.article_id, kind) for key, kind in article_keys)
                     feed_links.append((feed_name, article.article_id))
                     articles.append(article)
-                fingerprints.update((f.article_id, f) for f in _fingerprinted(batch_fingerprints, result.errors))
 
-        stored_ids = {a.article_id for a in articles}  # canonical duplicates were dropped above
-        fingerprints = {k: f for k, f in fingerprints.items() if k in stored_ids}
-
-        matches = match_topics(settings, articles)
-        matched_ids = {m.article_id for m in matches}
+            # Large arguments are quoted: Prefect would otherwise walk every article, fingerprint
+            # and sentence looking for futures (py-spy: ~7 s of a 1,200-page pass's main process).
+            matches = match_topics(settings, quote(articles))
+            matched_ids = {m.article_id for m in matches}
+            # Before the diff, only what it reads is fingerprinted; the pass's other German articles
+            # join the corpus after its alerts are out (fingerprint-corpus, below).
+            read_by_diff = read_by_the_diff(articles, matched_ids)
+            fingerprints = fingerprint_for_diff(pool, quote(read_by_diff), result.errors)
         run.german_articles = sum(1 for a in articles if a.language == "de")
         run.matched_articles = len(matched_ids)
         for row in rows.values():
             row.update(stored=0, german=0, matched=0)
         by_id = {a.article_id: a for a in stored_state.backlog}
         backlog = [(by_id[f.article_id], f) for f in backlog_prints]
-        developments = diff_against_corpus(settings, run.run_id, articles, fingerprints, matches, backlog)
+        developments = diff_against_corpus(
+            settings, run.run_id, quote(articles), quote(fingerprints), quote(matches), quote(backlog)
+        )
         alerting = {d.article_id for d in developments if d.decision in ALERTING_DECISIONS}
         run.developments = len(alerting)
         for row in rows.values():
@@ -422,18 +495,24 @@ def run_pass(settings: Settings) -> PassResult:
             row["german"] += article.language == "de"
             row["matched"] += article.article_id in matched_ids
             row["developments"] += article.article_id in alerting
+        indexed_at = _now()  # of every fingerprint of the pass, also those stored after its alerts
         store_pass(
-            settings, run, list(feed_states.values()), articles, matches,
-            [*backlog_prints, *fingerprints.values()], developments, keys, feed_links, result.errors,
-            stored_state.feed_states,
+            settings, run, list(feed_states.values()), quote(articles), quote(matches),
+            quote([*backlog_prints, *fingerprints.values()]), quote(developments), quote(keys), quote(feed_links),
+            result.errors, stored_state.feed_states, indexed_at,
         )
-        result.developments = _development_rows(developments, articles)
-        _emit_pass_events(settings, developments, articles, stored_state.feed_states, feed_states)
+        result.developments = development_rows(developments, articles)
+        _emit_pass_events(
+            settings, developments, articles, stored_state.feed_states, feed_states if history is None else {}
+        )
         result.alerts = dispatch_alerts(settings, run.run_id)
         run.alerts_sent, run.alerts_failed = len(result.alerts.sent), len(result.alerts.failed)
+        fingerprint_corpus(
+            settings, run.run_id, quote(articles), {a.article_id for a in read_by_diff}, indexed_at, result.errors
+        )
         result.snapshot_path = publish_snapshot_task(settings)
     result.feed_rows = [rows[name] for name in sorted(rows)]
-    _publish_run_artifact(result)
+    publish_pass_artifacts(result, settings.schedule.timezone)
     logger.info(
         "pass %s: %d feeds polled, %d failed, %d new items, %d articles stored (%d German, %d matched, "
         "%d new developments or updates); %d alerts queued, %d sent, %d failed",
@@ -441,6 +520,33 @@ def run_pass(settings: Settings) -> PassResult:
         run.matched_articles, run.developments, run.alerts_queued, run.alerts_sent, run.alerts_failed,
     )
     return result
+
+
+def _polls(
+    fetcher: Fetcher,
+    feeds: list[FeedConfig],
+    stored: dict[str, FeedState],
+    config: FetchConfig,
+    history: list[FeedPoll] | None,
+) -> Iterator[tuple[FeedConfig, FeedPoll]]:
+    """Each feed's poll as it completes (a task per feed, in threads), or the given backfill polls."""
+    if history is not None:
+        by_name = {feed.name: feed for feed in feeds}
+        for poll in history:
+            yield by_name[poll.feed_name], poll
+        return
+    polls = {}  # task_run_id -> feed
+    futures = []
+    for feed in feeds:
+        state = stored.get(feed.name)
+        if state is not None and state.url != feed.url:  # the feed moved: start afresh
+            state = FeedState(name=feed.name, url=feed.url)
+        future = poll_feed_task.submit(fetcher, feed, state, config)
+        polls[future.task_run_id] = feed
+        futures.append(future)
+    for future in as_completed(futures):
+        feed = polls[future.task_run_id]
+        yield feed, _poll_result(future, feed, stored.get(feed.name))
 
 
 def _poll_result(future, feed: FeedConfig, previous: FeedState | None) -> FeedPoll:
@@ -474,70 +580,6 @@ def _count_poll(run: RunSummary, poll: FeedPoll) -> None:
         run.feeds_not_modified += 1
 
 
-def _development_rows(developments: list[Development], articles: list[Article]) -> list[dict[str, object]]:
-    by_id = {a.article_id: a for a in articles}
-    rows = []
-    for development in developments:
-        article = by_id[development.article_id]
-        rows.append({
-            "published": article.published_at.isoformat(timespec="minutes") if article.published_at else "",
-            "outlet": article.site_name or article.outlet or "",
-            "topics": ", ".join(development.topic_ids),
-            "decision": development.decision,
-            "novelty": development.novelty_score,
-            "title": article.title or "",
-            "url": article.url,
-        })
-    return rows
-
-
-def _publish_run_artifact(result: PassResult) -> None:
-    run = result.run
-    create_table_artifact(
-        key="monitor-developments",
-        table=result.developments or [{"decision": "(no matched articles this pass)"}],
-        description=(
-            f"Pass {run.run_id}: {len(result.developments)} matched articles diffed against the corpus, "
-            f"{run.developments} new developments or updates."
-        ),
-    )
-    create_table_artifact(
-        key="monitor-feeds",
-        table=result.feed_rows or [{"feed": "(no feeds configured)"}],
-        description=(
-            f"Pass {run.run_id}: {run.feeds_polled} feeds polled, {run.feeds_failed} failed, "
-            f"{run.feeds_backoff} backing off; {run.new_items} new items, {run.duplicate_items} "
-            f"duplicates; {run.articles_stored} articles stored, {run.german_articles} German, "
-            f"{run.matched_articles} matching a tracked topic."
-        ),
-    )
-    _publish_alerts_artifact(result.alerts, f"Pass {run.run_id}")
-
-
-def _publish_alerts_artifact(report: DispatchReport, what: str) -> None:
-    rows = [
-        {
-            "channel": d.channel,
-            "kind": d.kind,
-            "alerts": len(d.alert_ids),
-            "status": "sent" if d.sent else ("dead" if d.dead else "failed, retried later"),
-            "title": d.title,
-            "error": d.error or "",
-        }
-        for d in report.deliveries
-    ]
-    create_table_artifact(
-        key="monitor-alerts",
-        table=rows or [{"channel": "(nothing to send)"}],
-        description=(
-            f"{what}: {len(report.sent)} messages sent, {len(report.failed)} failed"
-            + (f", {sum(report.deferred.values())} alerts deferred (channel failing)" if report.deferred else "")
-            + (f", {len(report.recovered)} interrupted sends sent again" if report.recovered else "")
-            + "."
-        ),
-    )
-
-
 @flow(name="dispatch-alerts", log_prints=False)
 def dispatch_alerts_flow(config_path: str) -> dict[str, object]:
     """Send due digests and retries without polling (the digest schedule; `newswatch alerts dispatch`).
@@ -552,7 +594,7 @@ def dispatch_alerts_flow(config_path: str) -> dict[str, object]:
     except PassRunning as busy:
         get_run_logger().info("skipped: %s (the pass sends what is due itself)", busy)
         return {"skipped": "a monitor pass is running and sends what is due itself"}
-    _publish_alerts_artifact(report, "Dispatch")
+    publish_alerts_artifact(report, "Dispatch")
     return {
         "sent": len(report.sent),
         "failed": len(report.failed),

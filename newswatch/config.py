@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -97,6 +98,14 @@ class FetchConfig(_Section):
     backoff_max_seconds: float = Field(default=6 * 3600.0, ge=0)
     # Extraction worker processes; default: one per core.
     extraction_workers: int | None = Field(default=None, ge=1, le=64)
+    # Run extraction on the Dask cluster whose scheduler is here ("tcp://10.0.0.5:8786") instead of
+    # in worker processes on this machine (extraction_workers is then not used); docs/scaling.md.
+    dask_scheduler: str | None = None
+
+    @field_validator("dask_scheduler")
+    @classmethod
+    def _check_dask_scheduler(cls, value: str | None) -> str | None:
+        return None if value is None else check_dask_scheduler_address(value)
 
     @field_validator("allow_private_addresses")
     @classmethod
@@ -127,6 +136,30 @@ def parse_address_allowance(entry: str) -> tuple[AddressRule, int | None]:
             "accepted: the guard checks the address a name resolves to)"
         ) from None
     return network, port
+
+
+def check_dask_scheduler_address(value: str) -> str:
+    """`tcp://host:port` or `tls://host:port` (the scheme Dask's `dask scheduler` prints)."""
+    text = value.strip()
+    expected = "expected tcp://HOST:PORT or tls://HOST:PORT, as `dask scheduler` prints it"
+    if "://" not in text:
+        raise ValueError(f"{value!r} is not a Dask scheduler address ({expected})")
+    parts = urlsplit(text)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if (
+        parts.scheme not in ("tcp", "tls")
+        or not parts.hostname
+        or port is None
+        or port == 0
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.username
+    ):
+        raise ValueError(f"{value!r} is not a Dask scheduler address ({expected})")
+    return text.rstrip("/")
 
 
 def _parse_port(text: str, entry: str) -> int:
@@ -276,6 +309,25 @@ class AlertsConfig(_Section):
     health_after_failures: int = Field(default=3, ge=1, le=1000)
 
 
+class ScheduleConfig(_Section):
+    """How `newswatch serve` schedules the deployments (prefect.yaml carries the same defaults)."""
+
+    # A pass every this many minutes; a run that would overlap the previous one is cancelled.
+    monitor_interval_minutes: float = Field(default=10, gt=0, le=24 * 60)
+    # Due digests and retries between passes (a digest channel's interval is only as exact as this).
+    dispatch_interval_minutes: float = Field(default=5, gt=0, le=24 * 60)
+    timezone: str = "Europe/Berlin"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/Berlin)") from None
+        return value
+
+
 def _check_apprise_url(value: str) -> None:
     # The message never repeats the value: channel URLs carry webhook tokens and passwords.
     if not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://.", value):
@@ -288,6 +340,7 @@ class Settings(_Section):
     corpus: CorpusConfig = CorpusConfig()
     novelty: NoveltyConfig = NoveltyConfig()
     alerts: AlertsConfig = AlertsConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
     feeds: list[FeedConfig] = Field(default_factory=list)
     topics: list[TopicConfig] = Field(default_factory=list)
     channels: list[ChannelConfig] = Field(default_factory=list)

@@ -154,6 +154,11 @@ min_send_interval_seconds = 0
     assert {e.resource.id for e in unhealthy} == {"newswatch.feed.wackelig"}
     [recovered] = _events(runs, "newswatch.feed.recovered", 1)
     assert recovered.payload["consecutive_failures"] == 3
+    documented = {"feed", "url", "consecutive_failures", "last_error", "last_http_status", "last_success_at",
+                  "failing_since", "next_poll_at"}  # docs/operations.md#events
+    assert all(set(e.payload) == documented for e in [*unhealthy, recovered])
+    assert recovered.payload["feed"] == "wackelig" and recovered.payload["last_success_at"]
+    assert recovered.payload["failing_since"] is None  # it never answered before the failures
 
 
 def test_smtp_down_for_a_pass_delivers_on_the_next_and_the_webhook_is_not_held_up(tmp_path: Path) -> None:
@@ -173,6 +178,10 @@ def test_smtp_down_for_a_pass_delivers_on_the_next_and_the_webhook_is_not_held_u
         assert len(hook.wait_for(len(RUSSIA))) == len(RUSSIA)
 
         smtp.start()
+        [failed, *_] = _events([first["run_id"]], "newswatch.alert.failed", 1)
+        assert failed.resource.id == "newswatch.channel.desk-email"
+        assert set(failed.payload) == {"channel", "kind", "alert_ids", "title", "error", "dead"}
+        assert failed.payload["error"] and not failed.payload["dead"]
         second = monitor(config_path=str(config))
         assert second["alerts_queued"] == 0 and second["alerts_sent"] == len(NEW)
         assert sorted(m["Subject"] for m in smtp.wait_for(len(NEW))) == sorted(

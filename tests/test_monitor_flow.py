@@ -165,22 +165,44 @@ def _check_diff_command(config: Path, by_path: dict[str, dict]) -> None:
 
 
 def _check_run_artifact(summary: dict) -> None:
-    """The run's table artifact lists every feed with what it did, under a stable key."""
+    """The run's artifacts, under stable keys: the feeds table lists every feed with what it did,
+    the developments table every diffed article, and the markdown summary the figures and the
+    new developments with their links."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, FlowRunFilterId
 
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["monitor-feeds"])),
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(
+                any_=["monitor-feeds", "monitor-developments", "monitor-summary", "monitor-alerts"]
+            )),
             flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[summary["run_id"]])),
         )
-    assert len(artifacts) == 1
-    table = artifacts[0].data if isinstance(artifacts[0].data, list) else json.loads(artifacts[0].data)
+    by_key = {artifact.key: artifact for artifact in artifacts}
+    assert sorted(by_key) == ["monitor-alerts", "monitor-developments", "monitor-feeds", "monitor-summary"]
+    assert len(artifacts) == 4
+
+    feeds = by_key["monitor-feeds"]
+    table = feeds.data if isinstance(feeds.data, list) else json.loads(feeds.data)
     assert len(table) == len(MANIFEST["feeds"])
     assert {row["status"] for row in table} == {"ok"}
     assert sum(row["stored"] for row in table) == summary["articles_stored"]
     assert sum(row["german"] for row in table) == summary["german_articles"]
-    assert f"{summary['articles_stored']} articles stored" in artifacts[0].description
+    assert f"{summary['articles_stored']} articles stored" in feeds.description
+
+    developments = by_key["monitor-developments"]
+    rows = developments.data if isinstance(developments.data, list) else json.loads(developments.data)
+    assert len(rows) == summary["matched_articles"]
+    assert {"published", "outlet", "topics", "decision", "novelty", "title", "url"} <= set(rows[0])
+    alerting = [row for row in rows if row["decision"] in ("new_development", "update")]
+    assert len(alerting) == summary["developments"]
+
+    markdown = by_key["monitor-summary"].data
+    assert f"**Articles stored**: {summary['articles_stored']} ({summary['german_articles']} German" in markdown
+    assert f"**New developments or updates**: {summary['developments']}" in markdown
+    for row in alerting:
+        assert f"]({row['url'].replace('(', '%28').replace(')', '%29')})" in markdown
+    assert "None: every feed polled was answered." in markdown
 
 
 def test_the_cli_reports_a_bad_config_and_a_locked_database(tmp_path: Path, coverage) -> None:
