@@ -106,27 +106,22 @@ def build_deployments(settings: Settings, config_path: Path) -> list:
     # not queued, so a slow pass never snowballs into a backlog of passes.
     one_at_a_time = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW)
     parameters = {"config_path": str(config_path.resolve())}
+
+    def every(flow, name: str, minutes: float, description: str):  # noqa: ANN001, ANN202 - Prefect's types
+        return flow.to_deployment(
+            name=name,
+            description=description,
+            schedules=[Interval(timedelta(minutes=minutes), anchor_date=anchor, timezone=schedule.timezone)],
+            concurrency_limit=one_at_a_time,
+            parameters=parameters,
+            tags=["newswatch"],
+        )
+
     return [
-        monitor.to_deployment(
-            name="monitor",
-            description="Poll every feed, store new German coverage, send alerts, publish the analyst snapshot.",
-            schedules=[Interval(
-                timedelta(minutes=schedule.monitor_interval_minutes), anchor_date=anchor, timezone=schedule.timezone
-            )],
-            concurrency_limit=one_at_a_time,
-            parameters=parameters,
-            tags=["newswatch"],
-        ),
-        dispatch_alerts_flow.to_deployment(
-            name="dispatch-alerts",
-            description="Send due digests and retries between monitor passes (skips while a pass runs).",
-            schedules=[Interval(
-                timedelta(minutes=schedule.dispatch_interval_minutes), anchor_date=anchor, timezone=schedule.timezone
-            )],
-            concurrency_limit=one_at_a_time,
-            parameters=parameters,
-            tags=["newswatch"],
-        ),
+        every(monitor, "monitor", schedule.monitor_interval_minutes,
+              "Poll every feed, store new German coverage, send alerts, publish the analyst snapshot."),
+        every(dispatch_alerts_flow, "dispatch-alerts", schedule.dispatch_interval_minutes,
+              "Send due digests and retries between monitor passes (skips while a pass runs)."),
     ]
 
 
