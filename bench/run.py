@@ -7,7 +7,9 @@ coverage), served on 127.0.0.1 as 24 feeds x 50 items = 1,200 distinct article U
   in memory (no network, no language, no storage): the baseline any pipeline must beat. It runs in
   a process of its own: run in the bench's process, it left trafilatura, lxml and ~75 MB of heap
   there, which the pipeline's main process (that no longer imports the extraction stack) would
-  have been charged for in the memory figures.
+  have been charged for in the memory figures. The same loop also runs in two processes at once,
+  each over half the pages (`plain_two_processes_vs_one`): what the machine's two cores give the
+  bare extraction with nothing else running, the ceiling of any ratio measured here.
 - ingest: one real `monitor` pass over the feeds: poll, fetch, extract, detect language, match,
   diff, store in DuckDB, send alerts, publish the snapshot. Prefect's temporary server is started by
   a warm-up pass first, so its start-up is not counted. The German articles no diff read are
@@ -326,15 +328,20 @@ def _plain_in_child(conn: multiprocessing.connection.Connection, total: int) -> 
     conn.send((plain_trafilatura(bodies), source))
 
 
-def plain_trafilatura_in_a_process(total: int) -> tuple[float, str]:
-    """`plain_trafilatura` over `total` page bodies, in a fresh process: (seconds, page source)."""
+def plain_trafilatura_in_a_process(total: int, processes: int = 1) -> tuple[float, str]:
+    """`plain_trafilatura` over `total` page bodies, in `processes` fresh processes at once, each
+    taking its share: (seconds until the last one finished, page source)."""
     context = multiprocessing.get_context("spawn")
-    receiver, sender = context.Pipe(duplex=False)
-    process = context.Process(target=_plain_in_child, args=(sender, total), daemon=True)
-    process.start()
-    seconds, source = receiver.recv()
-    process.join(30)
-    return seconds, source
+    children = []
+    for _ in range(processes):
+        receiver, sender = context.Pipe(duplex=False)
+        process = context.Process(target=_plain_in_child, args=(sender, total // processes), daemon=True)
+        process.start()
+        children.append((process, receiver))
+    results = [receiver.recv() for _, receiver in children]
+    for process, _ in children:
+        process.join(30)
+    return max(seconds for seconds, _ in results), results[0][1]
 
 
 def task_run_seconds(flow_run_id: str, name: str) -> float:
@@ -412,6 +419,11 @@ def ingest() -> int:
     print(f"pages: {total} URLs over {source}", flush=True)
     plain_rate = total / plain_seconds
     print(f"plain trafilatura, one process: {plain_rate:.1f} pages/s ({plain_seconds:.1f} s)", flush=True)
+    # What two cores give the same loop with nothing else running: the ceiling of any ratio here.
+    two_seconds, _ = plain_trafilatura_in_a_process(total, processes=2)
+    two_rate = total // 2 * 2 / two_seconds
+    print(f"plain trafilatura, two processes at once: {two_rate:.1f} pages/s "
+          f"({two_rate / plain_rate:.2f} x one process)", flush=True)
 
     with tempfile.TemporaryDirectory(prefix="newswatch-bench-") as folder, ServerProcess() as server:
         monitor(config_path=str(write_config(Path(folder), server, 0)))  # warm-up: Prefect server start
@@ -457,6 +469,8 @@ def ingest() -> int:
         "ingest_seconds": round(ingest_seconds, 2),
         "ingest_pages_per_s": round(ingest_rate, 1),
         "plain_trafilatura_pages_per_s": round(plain_rate, 1),
+        "plain_trafilatura_two_processes_pages_per_s": round(two_rate, 1),
+        "plain_two_processes_vs_one": round(two_rate / plain_rate, 2),
         "ingest_vs_plain_trafilatura": round(ratio, 2),
         "ingest_pass_seconds": round(pass_seconds, 2),
         "ingest_corpus_fingerprint_s": round(corpus_seconds, 2),

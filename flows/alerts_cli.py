@@ -16,7 +16,7 @@ from flows.output import console, fail
 from flows.secrets import read_prefect_secret
 from newswatch.config import DEFAULT_CONFIG_NAME, ConfigError, Settings, load_settings
 from storage import outbox
-from storage.db import PassLock, StorageError, connect, migrate
+from storage.db import PassLock, StorageError, migrate, open_database
 
 alerts_app = typer.Typer(help="See, resend and test alerts (the outbox).", no_args_is_help=True)
 
@@ -49,7 +49,7 @@ def list_command(
     """Show alerts, newest first: channel, status, attempts and the last error."""
     settings = _load(config, sending=False)
     try:
-        with connect(settings.storage.path, read_only=True, lock_timeout=settings.storage.lock_timeout_seconds) as db:
+        with open_database(settings.storage, read_only=True) as db:
             alerts = outbox.list_alerts(db, failed_only=failed, channel=channel, limit=limit)
             titles = outbox.article_titles(db, [a.article_id for a in alerts if a.article_id])
     except StorageError as error:
@@ -92,7 +92,7 @@ def resend_command(
     settings = _load(config)
     try:
         with PassLock(settings.storage.path):
-            with connect(settings.storage.path, lock_timeout=settings.storage.lock_timeout_seconds) as db:
+            with open_database(settings.storage) as db:
                 migrate(db)
                 found = outbox.find_alerts(db, alert_id)
                 if len(found) != 1:

@@ -33,7 +33,7 @@ from flows.secrets import read_prefect_secret
 from newswatch.config import ConfigError, FeedConfig, FetchConfig, Settings, load_settings
 from newswatch.records import FeedItem, FeedPoll, FeedState
 from storage import repository
-from storage.db import connect, migrate
+from storage.db import migrate, open_database
 
 DEFAULT_CHUNK_ITEMS = 500
 
@@ -92,7 +92,7 @@ def backfill(
     settings = load_settings(config_path, resolve_secret=read_prefect_secret)
     since = since if since.tzinfo else since.replace(tzinfo=ZoneInfo(settings.schedule.timezone))
     selected = _selected_feeds(settings, [feeds] if isinstance(feeds, str) else feeds)
-    with connect(settings.storage.path, lock_timeout=settings.storage.lock_timeout_seconds) as db:
+    with open_database(settings.storage) as db:
         migrate(db)
         known = KnownKeys(repository.read_known_keys(db))
         states = repository.read_feed_states(db)

@@ -19,7 +19,7 @@ from rich.table import Table
 from flows.output import console, fail
 from flows.secrets import read_prefect_secret
 from newswatch.config import DEFAULT_CONFIG_NAME, ConfigError, Settings, load_settings
-from storage.db import StorageError, connect, migrate, schema_version
+from storage.db import StorageError, migrate, open_database, schema_version
 
 # Prefect's temporary server (used when no PREFECT_API_URL is set) gets 20 s to start by default;
 # on a busy two-core machine that is not always enough.
@@ -105,7 +105,7 @@ def _check_prefect_api() -> None:
 def _prepare_database(settings: Settings) -> None:
     """Fail fast, before Prefect starts, when the database cannot be opened or upgraded."""
     try:
-        with connect(settings.storage.path, lock_timeout=settings.storage.lock_timeout_seconds) as db:
+        with open_database(settings.storage) as db:
             migrate(db)
     except StorageError as error:
         raise fail(str(error), 3) from None
@@ -256,7 +256,7 @@ def migrate_command(config: ConfigOption = Path(DEFAULT_CONFIG_NAME)) -> None:
     """Create the database or upgrade it in place to this release's schema."""
     settings = _load(config)
     try:
-        with connect(settings.storage.path, lock_timeout=settings.storage.lock_timeout_seconds) as db:
+        with open_database(settings.storage) as db:
             applied = migrate(db)
             version = schema_version(db)
     except StorageError as error:

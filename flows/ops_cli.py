@@ -15,7 +15,7 @@ from rich.table import Table
 
 from flows.output import console, fail
 from newswatch.config import DEFAULT_CONFIG_NAME, ConfigError, Settings, load_settings
-from storage.db import StorageError, connect
+from storage.db import StorageError, open_database
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Path to newswatch.toml.", show_default=True)]
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -53,7 +53,7 @@ def status_command(config: ConfigOption = Path(DEFAULT_CONFIG_NAME)) -> None:
     if not settings.storage.path.exists():
         raise fail(f"{settings.storage.path}: no database yet (run `newswatch run` once)", 3)
     try:
-        with connect(settings.storage.path, read_only=True, lock_timeout=settings.storage.lock_timeout_seconds) as db:
+        with open_database(settings.storage, read_only=True) as db:
             console.print(_table("feeds", db.execute(
                 """
                 SELECT name AS feed, health, last_status AS last, last_http_status AS http,

@@ -12,11 +12,12 @@ import os
 import re
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import duckdb
 
+from newswatch.config import StorageConfig
 from storage.schema import LATEST_VERSION, MIGRATIONS
 
 
@@ -43,8 +44,13 @@ def _describe_holder(error: duckdb.Error) -> str:
 
 
 @contextmanager
-def connect(path: Path, *, read_only: bool = False, lock_timeout: float = 10.0) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open `path`, waiting up to `lock_timeout` seconds for another process to let go of it."""
+def connect(
+    path: Path, *, read_only: bool = False, lock_timeout: float = 10.0, memory_limit_mb: int | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open `path`, waiting up to `lock_timeout` seconds for another process to let go of it.
+
+    `memory_limit_mb`: DuckDB's `memory_limit` for this connection (None: DuckDB's default, 80% of
+    the machine's memory); past it, DuckDB spills to `<path>.tmp`."""
     if not read_only:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -53,7 +59,8 @@ def connect(path: Path, *, read_only: bool = False, lock_timeout: float = 10.0) 
     deadline = time.monotonic() + lock_timeout
     while True:
         try:
-            connection = duckdb.connect(str(path), read_only=read_only)
+            config = {"memory_limit": f"{memory_limit_mb}MB"} if memory_limit_mb else {}
+            connection = duckdb.connect(str(path), read_only=read_only, config=config)
             break
         except duckdb.IOException as error:
             if _is_lock_conflict(error) and time.monotonic() < deadline:
@@ -78,6 +85,16 @@ def connect(path: Path, *, read_only: bool = False, lock_timeout: float = 10.0) 
         except duckdb.Error as error:
             _raise_if_disk_full(path, error)
             raise
+
+
+def open_database(storage: StorageConfig, *, read_only: bool = False) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+    """`connect` to the configured database with the configured lock timeout and memory limit."""
+    return connect(
+        storage.path,
+        read_only=read_only,
+        lock_timeout=storage.lock_timeout_seconds,
+        memory_limit_mb=storage.memory_limit_mb,
+    )
 
 
 _DISK_FULL = ("No space left on device", "Disk quota exceeded")

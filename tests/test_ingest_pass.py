@@ -279,9 +279,13 @@ def _fingerprints(config: Path) -> tuple[dict[str, datetime], set[str], list[str
 
 
 @pytest.mark.slow
-def test_german_articles_no_diff_reads_are_fingerprinted_after_the_alerts(late_coverage: Path) -> None:
+def test_german_articles_no_diff_reads_are_fingerprinted_after_the_alerts(
+    late_coverage: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import flows.monitor
     from flows.monitor import monitor
 
+    monkeypatch.setattr(flows.monitor, "CORPUS_CHUNK_ARTICLES", 1)  # each stored in a chunk of its own
     summary = monitor(config_path=str(late_coverage))
     assert summary["matched_articles"] > 0
     indexed, german, late = _fingerprints(late_coverage)

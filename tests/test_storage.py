@@ -70,6 +70,18 @@ def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
             pass
 
 
+def test_the_pipeline_connections_use_the_configured_memory_limit(tmp_path: Path) -> None:
+    from newswatch.config import StorageConfig
+    from storage.db import open_database
+
+    storage = StorageConfig(path=tmp_path / "nw.duckdb", memory_limit_mb=128)
+    with open_database(storage) as db:
+        limit = db.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    assert limit == "122.0 MiB"  # 128 MB, printed in binary units
+    with connect(tmp_path / "nw.duckdb") as db:  # without one: DuckDB's default, far larger
+        assert db.execute("SELECT current_setting('memory_limit')").fetchone()[0] != limit
+
+
 def test_seed_corpus_loads_once_without_site_chrome(tmp_path: Path) -> None:
     seed = read_seed_corpus(BUNDLED_SEED_CORPUS)
     assert len(seed) == 5
