@@ -67,8 +67,8 @@ class StorageConfig(_Section):
     # How long a pass waits for another process (an analyst, a second pass) to release the file.
     lock_timeout_seconds: float = Field(default=10.0, ge=0, le=600)
     # DuckDB's memory limit for the pipeline's own connections; past it DuckDB spills to
-    # <path>.tmp. DuckDB's default (80% of RAM) let a 15,000-article store transaction take ~500 MB
-    # more than the rows themselves.
+    # <path>.tmp. With DuckDB's default (80% of RAM) one transaction of 15,000 article-sized rows
+    # (~225 MB) raised the process by ~590 MB; at 256 MB by ~440 MB (docs/reliability.md, Load).
     memory_limit_mb: int = Field(default=256, ge=64, le=1_048_576)
 
     @property
