@@ -19,12 +19,14 @@ from urllib.parse import urljoin, urlsplit
 
 import feedparser
 
-from extractors.http import Fetcher, FetchError, HttpStatusError, redact_url
+from extractors.http import Fetcher, FetchError, FetchResponse, HttpStatusError, redact_url
 from extractors.urls import url_key
 from newswatch.config import FeedConfig, FetchConfig
 from newswatch.records import FeedItem, FeedPoll, FeedState
 
-__all__ = ["FEED_ACCEPT", "backoff_seconds", "html_to_text", "clean_text", "poll_feed"]
+__all__ = [
+    "FEED_ACCEPT", "backoff_seconds", "html_to_text", "clean_text", "parse_feed_response", "poll_feed",
+]
 
 FEED_ACCEPT = (
     "application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, "
@@ -207,6 +209,23 @@ def _bozo_message(exc: Any) -> str:
     return f"feed XML malformed{where}: {text}"[:300]
 
 
+def parse_feed_response(response: FetchResponse) -> tuple[Any, str | None]:
+    """The fetched document through feedparser (its content type and final URL as the headers),
+    and None when it is recognised as a feed (a version or any entries). When it is not, the
+    second value is the hint for the "not a feed" error instead: ": <what feedparser found>" if
+    feedparser flagged the document, else "". feedparser's own exceptions propagate."""
+    parsed = feedparser.parse(
+        response.body,
+        response_headers={
+            "content-type": response.headers.get("content-type", "application/xml"),
+            "content-location": response.final_url,
+        },
+    )
+    if parsed.get("version") or parsed.entries:
+        return parsed, None
+    return parsed, (f": {_bozo_message(parsed.bozo_exception)}" if parsed.get("bozo") else "")
+
+
 # --------------------------------------------------------------------------------------------
 # Polling
 
@@ -267,17 +286,9 @@ def poll_feed(
         return _not_modified(feed, new, now)
 
     try:
-        parsed = feedparser.parse(
-            response.body,
-            response_headers={
-                "content-type": response.headers.get("content-type", "application/xml"),
-                "content-location": response.final_url,
-            },
-        )
-        recognised = bool(parsed.get("version")) or bool(parsed.entries)
-        if not recognised:
+        parsed, hint = parse_feed_response(response)
+        if hint is not None:
             kind = response.content_type or "no content type"
-            hint = f": {_bozo_message(parsed.bozo_exception)}" if parsed.get("bozo") else ""
             return _failed(
                 feed, new, now, config,
                 f"{redact_url(feed.url)}: not a feed (RSS/Atom not recognised; {kind}){hint}",

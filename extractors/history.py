@@ -19,9 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin
 
-import feedparser
-
-from extractors.feeds import FEED_ACCEPT, _bozo_message, _items
+from extractors.feeds import FEED_ACCEPT, _items, parse_feed_response
 from extractors.http import Fetcher, FetchError, redact_url
 from newswatch.config import FeedConfig, FetchConfig
 from newswatch.records import FeedItem
@@ -69,26 +67,18 @@ def read_history(
         visited.add(url)
         try:
             response = fetcher.get(url, max_bytes=config.max_feed_bytes, accept=FEED_ACCEPT)
-            parsed = feedparser.parse(
-                response.body,
-                response_headers={
-                    "content-type": response.headers.get("content-type", "application/xml"),
-                    "content-location": response.final_url,
-                },
-            )
+            parsed, hint = parse_feed_response(response)
         except FetchError as error:
             history.error = history.stopped = str(error)
             break
         except Exception as error:  # noqa: BLE001 - a document feedparser chokes on ends the walk
             history.error = history.stopped = f"{redact_url(url)}: {type(error).__name__}: {error}"
             break
-        if not (parsed.get("version") or parsed.entries):
-            hint = f": {_bozo_message(parsed.bozo_exception)}" if parsed.get("bozo") else ""
+        if hint is not None:
             history.error = history.stopped = f"{redact_url(url)}: not a feed{hint}"
             break
         history.pages += 1
         entries = _items(parsed, feed, response.final_url, now, config.max_items_per_feed)
-        dated = [item for item in entries if item.published_at is not None]
         for item in entries:
             if item.url_key in seen_keys:
                 continue
@@ -98,7 +88,7 @@ def read_history(
         if on_page is not None:
             on_page(redact_url(url), len(history.items))
         # Pages run from new to old: a page that reaches past the date is the last one needed.
-        if any(item.published_at < since for item in dated):
+        if any(item.published_at is not None and item.published_at < since for item in entries):
             history.reached_since = True
             history.stopped = "reached the date"
             break

@@ -153,8 +153,8 @@ def pass_summary_markdown(result: PassResult, timezone: str, now: datetime | Non
     if attention:
         lines += ["| feed | status | HTTP | error |", "|---|---|---|---|"]
         lines += [
-            f"| {_cell(row['feed'])} | {_cell(row['status'])} | {_cell(row.get('http') or '')} | "
-            f"{_cell(row.get('error') or '')} |"
+            f"| {_md(row['feed'])} | {_md(row['status'])} | {_md(row.get('http') or '')} | "
+            f"{_md(row.get('error') or '')} |"
             for row in attention
         ]
     else:
@@ -182,13 +182,10 @@ def pass_summary_markdown(result: PassResult, timezone: str, now: datetime | Non
     return "\n".join(lines)
 
 
-def _md(text: str) -> str:
-    """Text from a feed or page as plain markdown text: one line, markup characters escaped."""
+def _md(text: object) -> str:
+    """Text from a feed or page (or any value, as str) as plain markdown text: one line, markup
+    characters escaped, `|` too, so it is also safe in a table cell."""
     return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
-
-
-def _cell(value: object) -> str:
-    return _md(str(value))  # `|` is escaped with the rest
 
 
 def _code(text: str) -> str:

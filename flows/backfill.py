@@ -42,7 +42,6 @@ DEFAULT_CHUNK_ITEMS = 500
 class BackfillProgress:
     """What a caller (the CLI's progress bar) is told while a backfill runs."""
 
-    history_read: Callable[[str, int], None] = lambda feed, items: None  # as each page is read: entries so far
     feed_done: Callable[[FeedHistory], None] = lambda history: None
     items_to_ingest: Callable[[int], None] = lambda total: None  # once, after the histories
     ingested: Callable[[int], None] = lambda count: None  # as each batch is through extraction
@@ -72,10 +71,7 @@ def parse_since(text: str, timezone: str, now: datetime | None = None) -> dateti
 
 @task(name="read-history", task_run_name="history-{feed.name}", cache_policy=NO_CACHE)
 def read_history_task(fetcher: Fetcher, feed: FeedConfig, since: datetime, config: FetchConfig, max_pages: int) -> FeedHistory:
-    return read_history(
-        fetcher, feed, since, config, max_pages=max_pages,
-        on_page=lambda url, items: _progress.history_read(feed.name, items),
-    )
+    return read_history(fetcher, feed, since, config, max_pages=max_pages)
 
 
 @flow(name="backfill", task_runner=ThreadPoolTaskRunner(max_workers=8), log_prints=False)

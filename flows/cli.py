@@ -88,10 +88,12 @@ def _check_prefect_api() -> None:
         return  # Prefect starts a temporary local server
     import httpx
 
+    from flows.serve import health_status
+
     try:
-        response = httpx.get(url.rstrip("/") + "/health", timeout=5)
+        status = health_status(url, timeout=5)
         # Any answer but a server error means it is there (Prefect Cloud wants the API key first).
-        reason = None if response.status_code < 500 else f"HTTP {response.status_code}"
+        reason = None if status < 500 else f"HTTP {status}"
     except httpx.HTTPError as error:
         reason = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
     if reason is not None:

@@ -50,7 +50,7 @@ def development_detected(development: Development, article: Article, topic_names
             "title": article.title,
             "url": article.url,
             "outlet": article.site_name or article.outlet,
-            "published_at": article.published_at.isoformat() if article.published_at else None,
+            "published_at": _isoformat(article.published_at),
             "topics": development.topic_ids,
             "new_facts": [fact.get("text") for fact in development.new_facts],
             "novel_sentences": development.novel_sentence_count,
@@ -95,11 +95,11 @@ def feed_health(state: FeedState, threshold: int, previous: FeedState | None) ->
             "consecutive_failures": state.consecutive_failures or failures_before,
             "last_error": state.last_error if state.consecutive_failures else (previous.last_error if previous else None),
             "last_http_status": state.last_http_status,
-            "last_success_at": state.last_success_at.isoformat() if state.last_success_at else None,
+            "last_success_at": _isoformat(state.last_success_at),
             # The last success before the failures began: where a backfill after recovery starts
             # (prefect.yaml: backfill-recovered-feed). None for a feed that never succeeded.
             "failing_since": _isoformat(previous.last_success_at if event == "newswatch.feed.recovered" and previous
                                         else state.last_success_at),
-            "next_poll_at": state.next_poll_at.isoformat() if state.next_poll_at else None,
+            "next_poll_at": _isoformat(state.next_poll_at),
         },
     )

@@ -41,13 +41,19 @@ def api_url_for(host: str, port: int) -> str:
     return f"http://{host}:{port}/api"
 
 
+def health_status(api_url: str, timeout: float) -> int:
+    """The HTTP status of the Prefect API's health check at `api_url`; raises httpx.HTTPError
+    when it does not answer."""
+    return httpx.get(api_url.rstrip("/") + "/health", timeout=timeout).status_code
+
+
 def api_answers(api_url: str, timeout: float = 3.0) -> bool:
     """Whether a Prefect API answers its health check at `api_url`."""
     try:
-        response = httpx.get(api_url.rstrip("/") + "/health", timeout=timeout)
+        status = health_status(api_url, timeout)
     except httpx.HTTPError:
         return False
-    return response.status_code == 200
+    return status == 200
 
 
 @contextmanager
