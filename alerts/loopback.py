@@ -48,7 +48,7 @@ HOST = "127.0.0.1"
 T = TypeVar("T")
 
 
-def _free_port() -> int:
+def free_port() -> int:
     # aiosmtpd needs an explicit port; the OS picks a free one, we release it and bind it again
     # right away (SO_REUSEADDR is set by asyncio, so the short gap is harmless on loopback).
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
@@ -132,7 +132,7 @@ class SmtpReceiver:
     """
 
     def __init__(self, port: int | None = None) -> None:
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self._inbox: _Inbox[ReceivedEmail] = _Inbox()
         self._handler = _SmtpHandler(self._inbox)
         self._controller: Controller | None = None

@@ -32,23 +32,14 @@ from pathlib import Path
 
 import httpx
 
-from alerts.loopback import WebhookReceiver
+from alerts.loopback import WebhookReceiver, free_port
 from flows.demo import COVERAGE, CoverageServer
 from flows.serve import prefect_server
 from newswatch.config import PROJECT_ROOT, load_settings
 
-RESULTS = PROJECT_ROOT / "bench" / "results" / "latest.json"
 AGD_FEED = COVERAGE / "sites" / "agd" / "rss.xml"
 NEW_ITEM_GUID = "agd-48213"  # "Belarus lässt 31 politische Gefangene frei": a new development
 DUE_AHEAD_SECONDS = 15  # the runner fetches runs due within its prefetch window, as with a schedule
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _feed_without(guid: str) -> str:
@@ -124,7 +115,7 @@ def measure() -> dict[str, object]:
         (root / "sites" / site.name).symlink_to(site)
     feed = root / "sites" / "bench" / "rss.xml"
     feed.write_text(_feed_without(NEW_ITEM_GUID), encoding="utf-8")
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PREFECT_HOME": str(folder / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     os.environ["PREFECT_HOME"] = env["PREFECT_HOME"]  # the server started below uses it too
     served = None
@@ -178,17 +169,15 @@ def measure() -> dict[str, object]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def merge_results(figures: dict[str, object]) -> None:
-    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results.update(figures)
-    RESULTS.write_text(json.dumps(dict(sorted(results.items())), indent=2) + "\n")
-
-
 def main() -> None:
     figures = measure()
     for key, value in figures.items():
         print(f"{key:34} {value}")
-    merge_results(figures)
+    # Imported only now: importing bench.run sets PREFECT_HOME and the log level for its own
+    # benches, which must not reach the server measure() starts.
+    from bench.run import save
+
+    save(figures)
 
 
 if __name__ == "__main__":

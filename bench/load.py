@@ -37,8 +37,7 @@ def measure(feeds: int = FEEDS, items_per_feed: int = ITEMS_PER_FEED) -> dict[st
 
     with tempfile.TemporaryDirectory(prefix="newswatch-load-") as folder, ServerProcess() as server:
         monitor(config_path=str(write_config(Path(folder), server, 0)))  # warm-up: Prefect server start
-        config = write_config(Path(folder), server, feeds)
-        config.write_text(config.read_text().replace("[fetch]\n", f"[fetch]\nmax_items_per_feed = {items_per_feed}\n", 1))
+        config = write_config(Path(folder), server, feeds, max_items_per_feed=items_per_feed)
         with RssSampler(exclude={server.pid}) as memory:
             started = time.perf_counter()
             summary = monitor(config_path=str(config))

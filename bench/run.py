@@ -364,12 +364,16 @@ def task_run_seconds(flow_run_id: str, name: str) -> float:
     return sum((r.end_time - r.start_time).total_seconds() for r in runs if r.start_time and r.end_time)
 
 
-def write_config(folder: Path, server: BenchServer | ServerProcess, feeds: int) -> Path:
+def write_config(
+    folder: Path, server: BenchServer | ServerProcess, feeds: int, max_items_per_feed: int | None = None
+) -> Path:
     lines = [
         "[storage]", f'path = "{folder / "bench.duckdb"}"',
         "[fetch]", f'allow_private_addresses = ["{server.base.split("//")[1]}"]',
         "per_host_delay_seconds = 0.0", "per_host_concurrency = 8", "feed_concurrency = 8",
     ]
+    if max_items_per_feed is not None:
+        lines.append(f"max_items_per_feed = {max_items_per_feed}")
     for number in range(feeds):
         lines += ["[[feeds]]", f'name = "feed-{number}"', f'url = "{server.base}/f/{number}.xml"']
     path = folder / f"bench-{feeds}.toml"

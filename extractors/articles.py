@@ -219,7 +219,9 @@ class _BuildThen:
 # exist (Windows).
 # As with spawn, a script that uses the pool needs an `if __name__ == "__main__":` guard: workers
 # re-import the main module.
-_PRELOAD = ["extractors.preload"]
+# What every extraction worker imports before its first chunk, here (the forkserver) and on a Dask
+# cluster (flows/dask_pool.py).
+WORKER_PRELOAD = ("extractors.preload",)
 
 
 def _context(preload: Sequence[str] = ()) -> multiprocessing.context.BaseContext:
@@ -227,9 +229,16 @@ def _context(preload: Sequence[str] = ()) -> multiprocessing.context.BaseContext
     if "forkserver" in methods:
         ctx = multiprocessing.get_context("forkserver")
         # Takes effect when the process's forkserver starts (its first pool); later pools share it.
-        ctx.set_forkserver_preload([*_PRELOAD, *preload])
+        ctx.set_forkserver_preload([*WORKER_PRELOAD, *preload])
         return ctx
     return multiprocessing.get_context("spawn")
+
+
+def chunk_size_for(items: int, workers: int) -> int:
+    """Items per chunk: ~4 chunks per worker, at most 16 items. Pages differ in cost (10-150 ms), so
+    smaller chunks balance better, while each chunk costs a round trip (pickling ~360 kB of HTML a
+    page is the bulk of it and is paid whatever the chunking)."""
+    return max(1, min(16, math.ceil(items / (workers * 4))))
 
 
 class ExtractionPool:
@@ -318,10 +327,8 @@ class ExtractionPool:
         if self.workers == 1:
             return function(pages)
 
-        # ~4 chunks per worker: pages differ in cost (10-150 ms), so smaller chunks balance better,
-        # while each chunk costs a round trip (pickling ~360 kB of HTML a page is the bulk of it and
-        # is paid whatever the chunking). Batches from several threads interleave in one queue.
-        size = self.chunk_size or max(1, min(16, math.ceil(len(pages) / (self.workers * 4))))
+        # Batches from several threads interleave in one queue.
+        size = self.chunk_size or chunk_size_for(len(pages), self.workers)
         chunks = [pages[i : i + size] for i in range(0, len(pages), size)]
         futures: list[tuple[Future[list[R]], int] | None] = []
         retired: ProcessPoolExecutor | None = None

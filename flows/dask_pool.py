@@ -5,8 +5,8 @@
 
 `open_extraction_pool(settings)` is what a pass opens: this module's `DaskExtractionPool` when
 `fetch.dask_scheduler` is set, else the local process pool (extractors.articles.ExtractionPool).
-Both have the interface the monitor flow uses: a context manager with `build_articles`,
-`build_articles_then` and `map`, callable from several `ingest-batch` task threads at once.
+Both have the interface the monitor flow uses: a context manager with `build_articles` and `map`,
+callable from several `ingest-batch` task threads at once.
 
 What runs where. Page fetching stays in the flow's process (it holds the politeness gates, the
 robots.txt cache and the SSRF guard); only the CPU work goes to the cluster: `build_article`
@@ -58,7 +58,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from extractors.articles import ExtractionPool, _BuildThen, _build_chunk
+from extractors.articles import WORKER_PRELOAD, ExtractionPool, _build_chunk, chunk_size_for
 from newswatch.config import Settings
 from newswatch.records import Article, FetchedPage
 
@@ -72,9 +72,6 @@ R = TypeVar("R")
 LOGGER = logging.getLogger(__name__)
 
 CONFIG_KEY = "fetch.dask_scheduler"
-# Imported by every worker when the pool opens (and by the local pool's forkserver): the
-# extraction stack (trafilatura, lxml, langdetect's profiles, htmldate's tables).
-WORKER_PRELOAD = ("extractors.preload",)
 _THREADS_MAX_AGE_SECONDS = 5.0
 
 
@@ -232,14 +229,6 @@ class DaskExtractionPool:
         """Articles for `pages`, in the same order."""
         return self.map(_build_chunk, pages)
 
-    def build_articles_then(
-        self, pages: Sequence[FetchedPage], then: Callable[[list[Article]], list[R]]
-    ) -> list[tuple[Article, R]]:
-        """Articles for `pages` with `then`'s result for each (a module-level function returning
-        one result per article), computed on the worker that built them: the article text does
-        not cross the network twice."""
-        return self.map(_BuildThen(then), pages)
-
     def map(self, function: Callable[[list[T]], list[R]], items: Sequence[T]) -> list[R]:
         """`function` over chunks of `items` on the cluster; one result per item, in order.
 
@@ -253,13 +242,12 @@ class DaskExtractionPool:
             client = self._client
             if self._closed or client is None:
                 raise RuntimeError("DaskExtractionPool is closed" if self._closed else "DaskExtractionPool is not open")
-        # Like the local pool: ~4 chunks per worker thread (pages differ in cost, 10-150 ms, so
-        # smaller chunks balance better), at most 16 pages a chunk; each chunk is one Dask task
-        # (~1 ms of scheduling, plus the pages' HTML over the network, ~360 kB a page).
+        # Chunked like the local pool, per worker thread; each chunk is one Dask task (~1 ms of
+        # scheduling, plus the pages' HTML over the network, ~360 kB a page).
         if self.chunk_size or len(chunk_items) == 1:  # one page: no need to ask the scheduler
             size = self.chunk_size or 1
         else:
-            size = max(1, min(16, math.ceil(len(chunk_items) / (self.workers * 4))))
+            size = chunk_size_for(len(chunk_items), self.workers)
         chunks = [chunk_items[i : i + size] for i in range(0, len(chunk_items), size)]
         name = _task_name(function)
         futures: list[Future | None] = []
@@ -294,9 +282,7 @@ class DaskExtractionPool:
 
 def _task_name(function: Callable[..., Any]) -> str:
     """The Dask key prefix shown on the dashboard: keys are `newswatch_build_articles-<uuid>`,
-    `newswatch_build_articles_then_fingerprint_corpus_articles-<uuid>` and so on."""
+    `newswatch_fingerprint_articles-<uuid>` and so on."""
     if function is _build_chunk:
         return "build_articles"
-    if isinstance(function, _BuildThen):
-        return "build_articles_then_" + getattr(function.then, "__name__", "then").strip("_")
     return getattr(function, "__name__", type(function).__name__).strip("_")

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -57,9 +56,9 @@ from newswatch.records import (
     RunError,
     RunSummary,
 )
-from novelty.fingerprint import belongs_in_corpus, corpus_entry, fingerprint_articles, read_by_the_diff
+from novelty.fingerprint import belongs_in_corpus, corpus_entry, fingerprint_articles
 from novelty.index import CorpusIndex
-from novelty.stage import attach_counterpart_texts, counterpart_ids, diff_new_articles
+from novelty.stage import attach_counterpart_texts, counterpart_ids, diff_new_articles, read_by_the_diff
 from flows import events
 from flows.artifacts import development_rows, publish_alerts_artifact, publish_pass_artifacts
 from flows.dask_pool import open_extraction_pool
@@ -143,7 +142,7 @@ def fingerprint_backlog(pool: ExtractionPool, articles: list[Article], errors: l
 def fingerprint_for_diff(
     pool: ExtractionPool, articles: list[Article], errors: list[RunError]
 ) -> dict[str, ArticleFingerprint]:
-    """The fingerprints the diff reads (novelty.fingerprint.read_by_the_diff: the matched German
+    """The fingerprints the diff reads (novelty.stage.read_by_the_diff: the matched German
     articles and the German articles published before them), in the workers. The pass's other
     German articles are fingerprinted by `fingerprint-corpus` once its alerts are out."""
     return {f.article_id: f for f in _fingerprinted(pool.map(fingerprint_articles, articles), errors)}
@@ -223,7 +222,7 @@ def ingest_batch(
     batch: int,
     items: list[FeedItem],
     config: FetchConfig,
-    pages_in_flight: threading.Semaphore | None = None,
+    pages_in_flight: threading.Semaphore,
 ) -> list[Article]:
     """Fetch one batch of a feed's new items and build their articles in the worker processes.
 
@@ -233,10 +232,8 @@ def ingest_batch(
     slower stage, every batch in flight held its fetched pages until its last one was built (in
     the bench: ~170 pages, ~860 kB each as text, plus their pickles; main process ~640 MB).
     """
-    slots = pages_in_flight or threading.Semaphore(len(items) or 1)
-
     def fetch_and_build(item: FeedItem) -> Article:
-        with slots:
+        with pages_in_flight:
             page = fetch_page(fetcher, item, config)
             return pool.build_articles([page])[0]
 
@@ -314,7 +311,7 @@ def store_pass(
     feed_links: list[tuple[str, str]],
     errors: list[RunError],
     previous_feed_states: dict[str, FeedState],
-    indexed_at: datetime | None = None,
+    indexed_at: datetime,
 ) -> int:
     """Everything the pass learned, in one transaction; the write connection is held only here.
     The alerts it owes are queued in the same transaction: an alert exists exactly when its
@@ -325,7 +322,7 @@ def store_pass(
         with transaction(db):
             stored = repository.store_articles(db, articles, _now(), run.run_id)
             repository.store_matches(db, matches, run.run_id)
-            repository.store_fingerprints(db, fingerprints, indexed_at or _now())
+            repository.store_fingerprints(db, fingerprints, indexed_at)
             repository.store_developments(db, developments)
             now = _now()
             alerted = outbox.alerted_stories(db, {d.story_id for d in developments})
@@ -426,7 +423,7 @@ def run_pass(
         with Fetcher(settings.fetch) as fetcher, open_extraction_pool(settings) as pool:
             # The pass's fetched page HTML awaiting extraction is bounded (see ingest_batch), and
             # given back to the OS once built (not kept by malloc for later pages).
-            pages_in_flight = threading.Semaphore(PAGES_IN_FLIGHT_PER_WORKER * getattr(pool, "workers", os.cpu_count() or 1))
+            pages_in_flight = threading.Semaphore(PAGES_IN_FLIGHT_PER_WORKER * pool.workers)
             return_large_blocks_to_the_os()
             backlog_prints = fingerprint_backlog(pool, stored_state.backlog, result.errors)
             for feed, poll in _polls(fetcher, feeds, stored_state.feed_states, settings.fetch, history):

@@ -3,13 +3,12 @@ and the numbers it reports. One row of `article_fingerprints` per German article
 
 Computed once per article (in the extraction workers) and never again: the diff compares a new
 article's fingerprint against the index built from stored ones. A pass fingerprints the articles
-its diff reads (`read_by_the_diff`) before the diff, and its other German articles after it has
-stored its articles and sent its alerts.
+its diff reads (`novelty.stage.read_by_the_diff`) before the diff, and its other German articles
+after it has stored its articles and sent its alerts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
 from functools import lru_cache
 from hashlib import sha1
 
@@ -153,23 +152,6 @@ def fingerprint_corpus_articles(articles: list[Article]) -> list[ArticleFingerpr
 def belongs_in_corpus(article: Article) -> bool:
     """The corpus is German text: the seed and every stored German article with a body."""
     return article.language == "de" and bool(article.text.strip())
-
-
-def read_by_the_diff(articles: Iterable[Article], diffed_ids: Collection[str]) -> list[Article]:
-    """The articles of a pass whose fingerprints its diff reads, in publication order: the diffed
-    (matched) corpus articles and every corpus article published before the last of them.
-
-    The diff (novelty.stage.diff_new_articles) takes a pass's articles in publication order and
-    adds each fingerprinted one to the index after its own diff, matched or not; so a matched
-    article is compared with every corpus article of the pass published before it, and their
-    sentences weigh in its terms' rarity. The ones published after the last matched article are
-    read by no diff: fingerprinting them can wait until the pass has stored its articles and sent
-    its alerts, with the same decisions."""
-    from novelty.stage import publication_order  # novelty.stage imports this module
-
-    corpus = sorted((a for a in articles if belongs_in_corpus(a)), key=publication_order)
-    last = max((i for i, a in enumerate(corpus) if a.article_id in diffed_ids), default=-1)
-    return corpus[: last + 1]
 
 
 def corpus_entry(fingerprint: ArticleFingerprint) -> CorpusEntry:

@@ -7,13 +7,13 @@ its copy, exactly as if they had arrived in two passes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from newswatch.config import NoveltyConfig
 from newswatch.records import Article, ArticleFingerprint, Development
 from novelty.diff import diff_article
-from novelty.fingerprint import corpus_entry
+from novelty.fingerprint import belongs_in_corpus, corpus_entry
 from novelty.index import CorpusIndex
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -21,6 +21,21 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 def publication_order(article: Article) -> tuple[datetime, str]:
     return (article.published_at or article.fetched_at or _EPOCH, article.article_id)
+
+
+def read_by_the_diff(articles: Iterable[Article], diffed_ids: Collection[str]) -> list[Article]:
+    """The articles of a pass whose fingerprints its diff reads, in publication order: the diffed
+    (matched) corpus articles and every corpus article published before the last of them.
+
+    The diff (`diff_new_articles`) takes a pass's articles in publication order and
+    adds each fingerprinted one to the index after its own diff, matched or not; so a matched
+    article is compared with every corpus article of the pass published before it, and their
+    sentences weigh in its terms' rarity. The ones published after the last matched article are
+    read by no diff: fingerprinting them can wait until the pass has stored its articles and sent
+    its alerts, with the same decisions."""
+    corpus = sorted((a for a in articles if belongs_in_corpus(a)), key=publication_order)
+    last = max((i for i, a in enumerate(corpus) if a.article_id in diffed_ids), default=-1)
+    return corpus[: last + 1]
 
 
 def diff_new_articles(

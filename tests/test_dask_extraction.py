@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import socket
 import sys
 import threading
 import time
@@ -18,6 +17,7 @@ import pytest
 from distributed import LocalCluster
 from distributed.diagnostics.plugin import SchedulerPlugin
 
+from alerts.loopback import free_port
 from extractors.articles import ExtractionPool, build_article
 from extractors.feeds import poll_feed
 from extractors.http import Fetcher
@@ -87,14 +87,13 @@ def coverage_pages() -> list[FetchedPage]:
     return pages
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 # ---------------------------------------------------------------------------------------------
 # the pool
+
+
+def _with_fingerprints(pool, articles):
+    """Each article with its corpus fingerprint (None when it is not German), made by the pool."""
+    return list(zip(articles, pool.map(fingerprint_corpus_articles, articles), strict=True))
 
 
 @pytest.mark.slow
@@ -103,14 +102,14 @@ def test_the_cluster_builds_the_same_articles_as_the_local_pool(cluster, coverag
     pages = coverage_pages
     assert len(pages) >= len(MANIFEST["items"])  # every item of every feed: nothing is deduplicated here
     with ExtractionPool(workers=2, preload=["novelty.preload"]) as local:
-        expected = local.build_articles_then(pages, fingerprint_corpus_articles)
+        expected = _with_fingerprints(local, local.build_articles(pages))
     assert any(a.text_source == "feed_summary" for a, _ in expected)  # the 404 page
     assert any(a.text_source == "page" and a.language == "de" for a, _ in expected)
 
     before = finished.chunks
     with DaskExtractionPool(local_cluster.scheduler_address, preload=["novelty.preload"]) as pool:
         assert len(pool.workers_warmed) == 2 and pool.threads == 2
-        built = pool.build_articles_then(pages, fingerprint_corpus_articles)
+        built = _with_fingerprints(pool, pool.build_articles(pages))
         assert [a for a, _ in built] == [a for a, _ in expected]
         for (_, mine), (_, theirs) in zip(built, expected):
             if theirs is None:
@@ -165,7 +164,7 @@ def test_threads_share_the_pool_and_a_chunk_that_fails_on_the_cluster_is_built_h
 
 
 def test_an_unreachable_scheduler_is_an_error_naming_the_address() -> None:
-    address = f"tcp://127.0.0.1:{_free_port()}"  # nothing listens there
+    address = f"tcp://127.0.0.1:{free_port()}"  # nothing listens there
     with pytest.raises(DaskClusterError) as caught:
         with DaskExtractionPool(address, connect_timeout=1):
             pass

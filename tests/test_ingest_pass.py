@@ -20,7 +20,8 @@ from extractors.urls import url_key
 from loopback import LoopbackServer, slow
 from newswatch.config import FetchConfig, NoveltyConfig
 from newswatch.records import Article, ArticleMatch, FeedItem, FeedState, RunError, RunSummary
-from novelty.fingerprint import fingerprint_article, read_by_the_diff
+from novelty.fingerprint import fingerprint_article
+from novelty.stage import read_by_the_diff
 from novelty.stage import diff_new_articles
 from novelty_eval.evaluate import ARTICLES, HOLDOUT, load_cases, seed_index
 from storage import repository

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import duckdb
 import httpx
 import pytest
 
+from alerts.loopback import free_port
 from flows.demo import CoverageServer, demo_config
 from flows.serve import api_answers, api_url_for
 
@@ -24,12 +24,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 PROJECT = Path(__file__).resolve().parent.parent
 INTERVAL_SECONDS = 15
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _monitor_runs(api_url: str) -> list[dict]:
@@ -47,7 +41,7 @@ def _when(value: str) -> datetime:
 
 
 def test_served_monitor_runs_on_its_schedule_without_overlap(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     api_url = api_url_for("127.0.0.1", port)
     with CoverageServer() as coverage:
         config = demo_config(coverage, tmp_path)

@@ -23,7 +23,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import faultkit
-import httpx
 import pytest
 
 
@@ -51,10 +50,11 @@ def ledger(request: pytest.FixtureRequest) -> Iterator[Ledger]:
 def prefect_server() -> Iterator[str]:
     """One Prefect server for the passes this suite runs as processes: each would otherwise start
     a temporary one of its own (5-40 s on two busy cores). A killed pass leaves it running."""
-    from alerts.loopback import _free_port
+    from alerts.loopback import free_port
+    from flows.serve import api_answers, api_url_for
 
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}/api"
+    port = free_port()
+    url = api_url_for("127.0.0.1", port)
     server = subprocess.Popen(
         [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
@@ -63,11 +63,8 @@ def prefect_server() -> Iterator[str]:
     try:
         deadline = time.monotonic() + 180
         while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
+            if api_answers(url, timeout=2):
+                break
             if server.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("the Prefect server for the fault suite did not start")
             time.sleep(0.5)

@@ -25,7 +25,6 @@ MANIFEST = json.loads((COVERAGE / "manifest.json").read_text(encoding="utf-8"))
 # What a pass over the coverage must store (every item but those it recognises as known) and alert.
 STORED = [i for i in MANIFEST["items"] if i["kind"] not in ("duplicate_url", "canonical_duplicate")]
 NEW = [i for i in MANIFEST["items"] if i["kind"] == "new_development"]
-FEED_PATHS = {f["path"] for f in MANIFEST["feeds"]}
 
 
 # The fault suite's Prefect server (conftest.py starts it), used by the passes run as processes.
@@ -50,11 +49,11 @@ class PassProcess:
     """`newswatch run --config CONFIG` in a session of its own (its Prefect server and extraction
     workers with it), its log lines read as they come."""
 
-    def __init__(self, config: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, config: Path) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "flows.cli", "run", "--config", str(config)],
             cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-            env=env or cli_env(), start_new_session=True,
+            env=cli_env(), start_new_session=True,
         )
         self.pid = self.process.pid
         self.lines: list[str] = []
@@ -129,11 +128,11 @@ def stored_articles(db_path: Path) -> list[dict[str, object]]:
         return [dict(zip(("url", "url_key"), row)) for row in cursor.fetchall()]
 
 
-def lost_and_doubled(db_path: Path, base: str, expected: Iterable[dict] = STORED) -> tuple[int, int]:
+def lost_and_doubled(db_path: Path, base: str) -> tuple[int, int]:
     """(items of the coverage not stored, articles stored more than once)."""
     articles = stored_articles(db_path)
     paths = Counter(str(a["url"]).split(base, 1)[-1].split("?")[0] for a in articles)
-    wanted = {item["page_path"] for item in expected}
+    wanted = {item["page_path"] for item in STORED}
     return len(wanted - paths.keys()), sum(n - 1 for n in paths.values()) + (
         len(articles) - len({a["url_key"] for a in articles})
     )

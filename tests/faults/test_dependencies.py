@@ -27,7 +27,7 @@ from faultkit import (
 )
 from loopback import LoopbackServer, hang
 
-from alerts.loopback import SmtpReceiver, WebhookReceiver, _free_port
+from alerts.loopback import SmtpReceiver, WebhookReceiver, free_port
 from flows.demo import CoverageServer, demo_config
 from newswatch.config import load_settings
 
@@ -76,7 +76,7 @@ def test_a_channel_down_for_a_pass_gets_everything_on_the_next_once(outage: str,
 def test_prefect_api_unreachable_at_start_is_one_clear_message(api: str, tmp_path: Path) -> None:
     with CoverageServer() as server, LoopbackServer() as silent:
         silent.route("/api/health", hang(30))
-        url = f"http://127.0.0.1:{_free_port()}/api" if api == "refused" else silent.url("/api")
+        url = f"http://127.0.0.1:{free_port()}/api" if api == "refused" else silent.url("/api")
         config = demo_config(server, tmp_path)
         started = time.monotonic()
         result = run_cli("run", "--config", str(config), env=cli_env(PREFECT_API_URL=url), timeout=120)
@@ -155,9 +155,9 @@ def small_disk(tmp_path: Path):  # noqa: ANN201
 def _fill(disk: Path, leave: int) -> Path:
     """Fill `disk` up to `leave` bytes free."""
     filler = disk / "filler"
-    free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
+    stat = os.statvfs(disk)
+    free = stat.f_bavail * stat.f_frsize
     with open(filler, "wb") as out:
-        out.truncate(0)
         remaining = free - leave
         block = b"\0" * (1 << 20)
         while remaining > 0:
