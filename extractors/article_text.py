@@ -75,7 +75,7 @@ from lxml import etree
 from lxml.html import HtmlElement, fromstring
 from trafilatura import metadata as trafilatura_metadata
 from trafilatura.settings import Document, set_date_params
-from trafilatura.utils import DOCTYPE_TAG, FAULTY_HTML, HTML_PARSER, load_html
+from trafilatura.utils import HTML_PARSER, load_html
 from trafilatura.xml import xmltotxt
 
 from extractors.language import normalise_language
@@ -84,7 +84,7 @@ from newswatch.records import ExtractedText
 LOGGER = logging.getLogger(__name__)
 
 # Pages larger than this are cut before parsing (the fetcher caps bodies too; this bounds our cost).
-MAX_HTML_CHARS = 4_000_000
+MAX_HTML_BYTES = 4_000_000
 # Below this many characters of text an extraction is not an article.
 MIN_TEXT_CHARS = 25
 # A fast-mode extraction shorter than this is retried with trafilatura's full fallbacks.
@@ -98,7 +98,10 @@ _CONTROL_BYTES = bytes(
 )
 _NONCHARACTERS = (b"\xef\xbf\xbe", b"\xef\xbf\xbf")
 _TOKEN = re.compile(r"\w+")
-_XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]{0,200}\?>")
+_XML_DECLARATION = re.compile(rb"^\s*<\?xml[^>]{0,200}\?>")
+# trafilatura.utils' DOCTYPE_TAG and FAULTY_HTML, for bytes
+_DOCTYPE_TAG = re.compile(rb"< ?! ?DOCTYPE[^>]*/[^<>]*>", re.IGNORECASE)
+_FAULTY_HTML = re.compile(rb"(<html.*?)\s*/>", re.IGNORECASE)
 _WS = re.compile(r"\s+")
 
 # Generic news boilerplate, one regex per family, matched against a whole (short) line.
@@ -182,8 +185,9 @@ _ARTICLE_TYPES = re.compile(r"article|posting|report", re.IGNORECASE)
 # public API
 
 
-def extract_text(html: str, url: str | None = None, *, keep_headings: bool = True) -> ExtractedText | None:
-    """Main text, title, author, date, `<html lang>` and canonical URL of an article page.
+def extract_text(html: str | bytes, url: str | None = None, *, keep_headings: bool = True) -> ExtractedText | None:
+    """Main text, title, author, date, `<html lang>` and canonical URL of an article page: its
+    text, or its UTF-8 bytes.
 
     `keep_headings=False` drops the article's sub-headings (`<h2>`...), leaving running text only.
     Returns None when the page yields no usable text. Never raises.
@@ -204,8 +208,8 @@ def tokens(text: str) -> list[str]:
 # implementation
 
 
-def _extract(html: str, url: str | None, keep_headings: bool = True) -> ExtractedText | None:
-    if not isinstance(html, str) or not html.strip():
+def _extract(html: str | bytes, url: str | None, keep_headings: bool = True) -> ExtractedText | None:
+    if not isinstance(html, (str, bytes)) or not html or html.isspace():
         return None
     tree = _parse(html)
     if tree is None:
@@ -253,31 +257,41 @@ def _extract(html: str, url: str | None, keep_headings: bool = True) -> Extracte
     )
 
 
-def _parse(html: str) -> HtmlElement | None:
+def _parse(html: str | bytes) -> HtmlElement | None:
     """The page as an lxml tree, parsed once; what `trafilatura.utils.load_html` does, cheaper.
 
+    The page is parsed as UTF-8 bytes (a page fetched as UTF-8 arrives as its bytes and is never
+    decoded: extractors.charsets.page_markup), which yields the same tree as parsing the string.
     Control characters become spaces and lone surrogates "?" (lxml refuses both); an XML
-    declaration naming an encoding is dropped (lxml refuses it on decoded text); trafilatura's
-    repairs of the first line (a DOCTYPE with a slash, a self-closing `<html/>`) are applied. The page
-    is parsed as UTF-8 bytes: that yields the same tree as parsing the string, and the clean-up on
-    bytes spares the two regex scans of the whole page that load_html and we would make (together
-    ~10 of the ~16 ms that loading a 360 kB page took).
+    declaration is dropped (a declared encoding would override UTF-8); trafilatura's repairs of the
+    first line (a DOCTYPE with a slash, a self-closing `<html/>`) are applied. Cleaning up bytes
+    spares the two regex scans of the whole decoded page that load_html and we would make
+    (together ~10 of the ~16 ms that loading a 360 kB page took).
     """
-    if len(html) > MAX_HTML_CHARS:
-        html = html[:MAX_HTML_CHARS]
-    html = _XML_DECLARATION.sub("", html, count=1)
-    beginning = html[:50].lower()
-    if "doctype" in beginning:  # as trafilatura.utils.repair_faulty_html
-        first, newline, rest = html.partition("\n")
-        html = DOCTYPE_TAG.sub("", first, count=1) + newline + rest
-    for line in html[:4096].splitlines()[:4]:
-        if "<html" in line and line.endswith("/>"):
-            html = FAULTY_HTML.sub(r"\1>", html, count=1)
+    if isinstance(html, str):
+        html = html[:MAX_HTML_BYTES]  # never more characters than bytes
+        try:
+            data = html.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates
+            data = html.encode("utf-8", "replace")
+    else:
+        data = html
+    if len(data) > MAX_HTML_BYTES:
+        cut = MAX_HTML_BYTES
+        while cut and data[cut] & 0xC0 == 0x80:  # not inside a character
+            cut -= 1
+        data = data[:cut]
+    data = _XML_DECLARATION.sub(b"", data, count=1)
+    beginning = data[:50].lower()
+    if b"doctype" in beginning:  # as trafilatura.utils.repair_faulty_html, on the first line
+        first_line_end = data.find(b"\n")
+        doctype = _DOCTYPE_TAG.match(data, 0, len(data) if first_line_end < 0 else first_line_end)
+        if doctype:
+            data = data[doctype.end():]
+    for line in data[:4096].splitlines()[:4]:
+        if b"<html" in line and line.endswith(b"/>"):
+            data = _FAULTY_HTML.sub(rb"\1>", data, count=1)
             break
-    try:
-        data = html.encode("utf-8")
-    except UnicodeEncodeError:  # lone surrogates
-        data = html.encode("utf-8", "replace")
     data = data.translate(_CONTROL_BYTES)
     for noncharacter in _NONCHARACTERS:
         if noncharacter in data:
@@ -289,7 +303,7 @@ def _parse(html: str) -> HtmlElement | None:
     if tree is None or len(tree) < 1:
         # trafilatura's own loader, on the string (its second chance at odd input)
         return load_html(_CONTROL.sub(" ", data.decode("utf-8", "replace")))
-    if "html" not in beginning and len(tree) < 2:
+    if b"html" not in beginning and len(tree) < 2:
         return None  # as load_html: not (well-formed) HTML at all
     return tree
 

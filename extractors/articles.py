@@ -74,14 +74,18 @@ def _page_url(page: FetchedPage) -> str:
 
 def _build(page: FetchedPage, url: str) -> Article:
     from extractors.article_text import extract_text  # the worker stack: see the module docstring
+    from extractors.charsets import page_markup
 
     item = page.item
     extracted: ExtractedText | None = None
-    if page.html and not page.error and not (page.http_status and page.http_status >= 400):
-        extracted = extract_text(page.html, url)
+    error = page.error
+    if page.body and not error and not (page.http_status and page.http_status >= 400):
+        markup, error = page_markup(page)
+        if markup is not None:
+            extracted = extract_text(markup, url)
     summary = (item.summary or "").strip()
     if extracted is None:
-        error = page.error or f"no article text extracted from {url}"
+        error = error or f"no article text extracted from {url}"
         return _summary_article(page, url, error, extracted)
     if len(extracted.text) < MIN_ARTICLE_CHARS and len(summary) > len(extracted.text):
         error = f"no article text extracted from {url} (only {len(extracted.text)} characters)"

@@ -47,6 +47,7 @@ import httpcore
 import httpx
 from protego import Protego
 
+from extractors.urls import redact_url
 from newswatch.config import AddressRule, FetchConfig, parse_address_allowance
 
 __all__ = [
@@ -86,12 +87,6 @@ class FetchError(Exception):
         self.reason = reason
 
 
-_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/@?#]*@")
-
-
-def redact_url(url: str) -> str:
-    """`https://user:secret@host/x` -> `https://***@host/x`: credentials never reach messages."""
-    return _USERINFO.sub(r"\1***@", url)
 
 
 class BlockedAddress(FetchError):

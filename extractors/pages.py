@@ -1,165 +1,26 @@
-"""Fetching one article page: robots.txt, content-type and binary checks, charset decoding.
+"""Fetching one article page: robots.txt, content-type and binary checks.
 
-`fetch_page` never raises for page problems: the returned FetchedPage has `html=None` and an
-`error` naming the URL and the reason.
-
-Charset order (first that decodes strictly wins):
-  BOM -> valid UTF-8 -> HTTP header charset -> <meta charset> / http-equiv in the first 4 KB ->
-  detection (windows-1252 when it decodes to plausible Western European text, else
-  charset_normalizer) -> UTF-8 with replacement characters.
-The BOM comes first, as in the WHATWG encoding sniffing algorithm: a page that starts with a
-UTF-8 BOM is UTF-8 whatever its header says. Bytes that decode strictly as UTF-8 are UTF-8 even
-when the header says "iso-8859-1" (a common mislabel; real latin-1 text with umlauts is never
-valid UTF-8). A declared charset that fails to decode strictly (the classic "says utf-8, is
-latin-1") falls through to detection instead of producing U+FFFD.
-windows-1252 is preferred over charset_normalizer's guess because charset_normalizer labels
-short German latin-1 text as cp1250, mac_iceland or even utf_16_le; windows-1252 is also what
-browsers assume for German pages without a declaration.
+`fetch_page` never raises for page problems: the returned FetchedPage has `body=None` and an
+`error` naming the URL and the reason. The body is handed on as served (decompressed and capped):
+it is decoded where its article is built (extractors/charsets.py, in the extraction workers).
 """
 
 from __future__ import annotations
 
-import codecs
 import re
 from datetime import UTC, datetime
 
+from extractors.charsets import looks_binary
 from extractors.http import Fetcher, FetchError, redact_url
 from newswatch.config import FetchConfig
 from newswatch.records import FeedItem, FetchedPage
 
-__all__ = ["HTML_ACCEPT", "HTML_TYPES", "decode_html", "fetch_page", "looks_binary"]
+__all__ = ["HTML_ACCEPT", "HTML_TYPES", "fetch_page"]
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 HTML_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.1"
 _SNIFF_BYTES = 4096
-
-_BOMS = (
-    (codecs.BOM_UTF8, "utf-8"),
-    (codecs.BOM_UTF32_LE, "utf-32-le"),  # before UTF-16 LE: it starts with the same two bytes
-    (codecs.BOM_UTF32_BE, "utf-32-be"),
-    (codecs.BOM_UTF16_LE, "utf-16-le"),
-    (codecs.BOM_UTF16_BE, "utf-16-be"),
-)
-_META_CHARSET = re.compile(rb"<meta[^>]*?charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:\-]+)", re.IGNORECASE)
 _HTML_SNIFF = re.compile(rb"<!doctype\s+html|<html[\s>]|<head[\s>]|<body[\s>]", re.IGNORECASE)
-# Characters windows-1252 produces for Western European text (Latin-1 letters, typographic quotes).
-_WESTERN = re.compile(
-    "[\u00a0-\u00ff\u20ac\u201a\u201e\u2026\u2020\u2021\u02c6\u2030\u0160\u2039\u0152\u017d"
-    "\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a\u0153\u017e\u0178]"
-)
-_SUSPECT_LATIN1 = set("\u00a6\u00a8\u00ac\u00af\u00b3\u00b9\u00b8\u00bf\u00be\u00bc\u00bd\u00a4")
-
-
-def _codec(label: str | None) -> str | None:
-    """A Python codec name for a charset label, or None if unknown."""
-    if not label:
-        return None
-    label = label.strip().strip("\"'").lower()
-    # WHATWG: these labels mean windows-1252 (a superset browsers actually use).
-    if label in ("iso-8859-1", "iso8859-1", "latin1", "latin-1", "l1", "us-ascii", "ascii", "cp819"):
-        label = "cp1252"
-    try:
-        return codecs.lookup(label).name
-    except LookupError:
-        return None
-
-
-def _strict(body: bytes, codec: str | None) -> str | None:
-    if codec is None:
-        return None
-    try:
-        return body.decode(codec)
-    except (UnicodeDecodeError, LookupError):
-        return None
-
-
-def _meta_charset(body: bytes) -> str | None:
-    match = _META_CHARSET.search(body[:_SNIFF_BYTES])
-    if not match:
-        return None
-    codec = _codec(match.group(1).decode("ascii", "ignore"))
-    # WHATWG: a <meta> can never switch to UTF-16/32 (the bytes we read it from were ASCII).
-    if codec and codec.startswith(("utf-16", "utf-32")):
-        return "utf-8"
-    return codec
-
-
-def _plausible_western(text: str) -> bool:
-    non_ascii = [ch for ch in text if ord(ch) > 127]
-    if not non_ascii:
-        return True
-    if any(not _WESTERN.match(ch) for ch in non_ascii):
-        return False
-    # cp1250/iso-8859-2 text decoded as cp1252 shows symbols such as ³ ¹ ¿ ¾ where letters belong.
-    suspect = sum(1 for ch in non_ascii if ch in _SUSPECT_LATIN1)
-    return suspect <= max(1, len(non_ascii) // 20)
-
-
-def _detect(body: bytes) -> tuple[str, str] | None:
-    western = _strict(body, "cp1252")
-    if western is not None and _plausible_western(western[:200_000]):
-        return western, "cp1252"
-    try:
-        import charset_normalizer
-    except ImportError:  # pragma: no cover - installed with httpx/requests
-        return None
-    best = charset_normalizer.from_bytes(body[:200_000]).best()
-    if best is None or best.encoding is None:
-        return None
-    codec = _codec(best.encoding)
-    if codec is None or (codec.startswith(("utf-16", "utf-32")) and b"\x00" not in body[:_SNIFF_BYTES]):
-        return None  # HTML without NUL bytes is not UTF-16: a known misdetection on short text
-    text = _strict(body, codec)
-    return (text, codec) if text is not None else None
-
-
-def decode_html(body: bytes, header_charset: str | None = None) -> tuple[str, str]:
-    """Decode an HTML body; returns (text, codec used). Never raises."""
-    for bom, codec in _BOMS:
-        if body.startswith(bom):
-            text = _strict(body[len(bom):], codec)
-            if text is not None:
-                return text, codec
-    # Valid UTF-8 with non-ASCII bytes is practically never legacy text: it wins over a
-    # (frequently wrong) single-byte declaration such as "iso-8859-1".
-    text = _strict(body, "utf-8")
-    if text is not None:
-        return text, "utf-8"
-    for codec in (_codec(header_charset), _meta_charset(body)):
-        text = _strict(body, codec)
-        if text is not None:
-            return text, codec or "utf-8"
-    detected = _detect(body)
-    if detected is not None:
-        return detected
-    return body.decode("utf-8", errors="replace"), "utf-8"
-
-
-# Control characters other than tab, line feed, form feed and carriage return; counted by deleting
-# them (C speed: the per-byte Python loop this replaces cost ~0.5 ms a page in the main process).
-_CONTROL_BYTES = bytes(byte for byte in range(32) if byte not in (9, 10, 12, 13))
-_DROP_CONTROL_CHARS = dict.fromkeys(_CONTROL_BYTES)
-
-
-def looks_binary(body: bytes, text: str | None = None) -> bool:
-    """NUL bytes, many control characters, or a decode that is mostly replacement characters."""
-    if body.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # NULs are legitimate here
-        if text is None:
-            return False
-        sample = text[:20_000]
-        controls = len(sample) - len(sample.translate(_DROP_CONTROL_CHARS))
-        return bool(sample) and (controls + sample.count("\ufffd")) / len(sample) > 0.02
-    head = body[:_SNIFF_BYTES * 2]
-    if b"\x00" in head:
-        return True
-    controls = len(head) - len(head.translate(None, _CONTROL_BYTES))
-    if head and controls / len(head) > 0.02:
-        return True
-    if text:
-        sample = text[:20_000]
-        if sample.count("\ufffd") / len(sample) > 0.05:
-            return True
-    return False
 
 
 def fetch_page(fetcher: Fetcher, item: FeedItem, config: FetchConfig) -> FetchedPage:
@@ -189,10 +50,10 @@ def fetch_page(fetcher: Fetcher, item: FeedItem, config: FetchConfig) -> Fetched
     elif response.content_type not in HTML_TYPES:
         page.error = f"{shown}: not HTML (content type {response.content_type})"
         return page
-    text, _codec_used = decode_html(body, response.charset)
-    if looks_binary(body, text):
+    # NUL bytes and control characters: a look at the first bytes, no decoding (that is the worker's)
+    if looks_binary(body):
         served = response.content_type or "no content type"
         page.error = f"{shown}: not HTML (binary content, served as {served})"
         return page
-    page.html = text
+    page.body, page.charset = body, response.charset
     return page

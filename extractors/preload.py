@@ -11,6 +11,7 @@ import trafilatura  # noqa: F401
 
 import extractors.article_text  # noqa: F401
 import extractors.articles  # noqa: F401 - what the workers unpickle their work from
+import extractors.charsets  # noqa: F401 - the workers decode the pages
 from extractors.language import warm_up
 
 

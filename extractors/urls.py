@@ -23,6 +23,12 @@ _TRACKING_PARAM = re.compile(
     re.IGNORECASE,
 )
 _MOBILE_OR_WWW = re.compile(r"^(?:www\d?|m|mobil|mobile|amp)\.", re.IGNORECASE)
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/@?#]*@")
+
+
+def redact_url(url: str) -> str:
+    """`https://user:secret@host/x` -> `https://***@host/x`: credentials never reach messages."""
+    return _USERINFO.sub(r"\1***@", url)
 
 
 def outlet_of(url: str) -> str:

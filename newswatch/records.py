@@ -69,7 +69,10 @@ class FetchedPage:
     final_url: str | None = None
     http_status: int | None = None
     content_type: str | None = None
-    html: str | None = None  # decoded text; None when the fetch failed or was refused
+    # The page as served (decompressed, capped), None when the fetch failed or was refused. Decoded
+    # where its article is built (extractors.charsets.page_markup), in the extraction workers.
+    body: bytes | None = None
+    charset: str | None = None  # the charset its Content-Type header declared
     error: str | None = None
     fetched_at: datetime | None = None
 

@@ -47,7 +47,7 @@ Sprecherin, doch dürfe der Westen dafür keine Zugeständnisse ohne Gegenleistu
 
 
 def make_page(
-    html: str | None,
+    html: str | bytes | None,
     *,
     url: str = "https://www.beispielzeitung.de/politik/gesandter-minsk-100.html?utm_source=rss",
     summary: str | None = SUMMARY,
@@ -72,7 +72,9 @@ def make_page(
         final_url=final_url,
         http_status=status,
         content_type="text/html",
-        html=html,
+        # the bytes a server would send (lone surrogates as the invalid UTF-8 they encode to)
+        body=html if html is None or isinstance(html, bytes) else html.encode("utf-8", "surrogatepass"),
+        charset="utf-8",
         error=error,
         fetched_at=FETCHED,
     )
@@ -198,6 +200,8 @@ def test_hostile_html_never_raises(name: str) -> None:
     if extracted is not None:
         assert extracted.published_at is None or extracted.published_at.year < 9999
         assert extracted.canonical_url is None or extracted.canonical_url.startswith("http")
+    from_bytes = extract_text(html.encode("utf-8", "surrogatepass"), "https://example.org/a")
+    assert from_bytes is None or isinstance(from_bytes.text, str)
     article = build_article(make_page(html))
     assert article.text_source in ("page", "feed_summary")
     assert article.article_id
@@ -310,7 +314,7 @@ def test_pool_from_several_threads() -> None:
         assert results[index] == expected[index::3]
 
 
-class _KillsTheWorker(str):
+class _KillsTheWorker(bytes):
     """HTML that kills the worker process that unpickles it (a stand-in for a segfault or OOM kill)."""
 
     def __reduce__(self):  # type: ignore[override]
@@ -319,7 +323,7 @@ class _KillsTheWorker(str):
 
 def test_crashed_worker_does_not_lose_the_batch() -> None:
     pages = _batch()
-    poison = make_page(_KillsTheWorker("<html><body><p>boom</p></body></html>"), url="https://example.org/boom")
+    poison = make_page(_KillsTheWorker(b"<html><body><p>boom</p></body></html>"), url="https://example.org/boom")
     batch = pages[:5] + [poison] + pages[5:]
     expected = [build_article(p) for p in batch]  # in-process the poison is harmless
     with ExtractionPool(workers=2, chunk_size=2) as pool:

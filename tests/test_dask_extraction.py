@@ -83,7 +83,7 @@ def coverage_pages() -> list[FetchedPage]:
         for fixture in load_pages("de")[:8]:
             url = fixture.url or f"https://example.org/{fixture.name}"
             item = dataclasses.replace(template.item, url=url, url_key=url_key(url), guid=url)
-            pages.append(dataclasses.replace(template, item=item, html=fixture.html, final_url=url, error=None))
+            pages.append(dataclasses.replace(template, item=item, body=fixture.html.encode("utf-8"), final_url=url, error=None))
     return pages
 
 
