@@ -165,7 +165,11 @@ def _cpu_seconds(pid: int) -> float | None:
 
 
 SAMPLE_SECONDS = 0.05
-TREE_EVERY = 5  # samples: the process tree is walked again every 0.25 s
+# samples: the process tree is walked again, and each process's CPU read, every second. The walk
+# reads one /proc file per thread of every process (the pass's main process runs ~150 threads):
+# every 0.25 s, that was most of the sampler's ~3.5 s of CPU, a second core's worth of work taken
+# from the pass it measures. The pool's workers live for the whole pass (or ~800 pages).
+TREE_EVERY = 20
 ANCHOR_EVERY = 20  # samples: each process's PSS is read again at least every second
 ANCHOR_DRIFT = 8 << 20  # bytes: ... and as soon as its RSS moved this much since
 PREFECT_SAMPLE_EVERY = 40  # samples: the Prefect server (reported apart, and steady) every 2 s
@@ -259,9 +263,10 @@ def _sample(root: int, exclude: set[int], conn: multiprocessing.connection.Conne
                 pipeline += pss
                 if pid == root:
                     peaks["main"] = max(peaks["main"], pss)
-            cpu = _cpu_seconds(pid)
-            if cpu is not None:
-                last[pid] = (cpu, "main" if pid == root else "prefect" if is_prefect else "workers")
+            if stopping or sample % TREE_EVERY == 0:
+                cpu = _cpu_seconds(pid)
+                if cpu is not None:
+                    last[pid] = (cpu, "main" if pid == root else "prefect" if is_prefect else "workers")
         peaks["pipeline"] = max(peaks["pipeline"], pipeline)
         peaks["prefect"] = max(peaks["prefect"], prefect)
         if stopping:
@@ -274,8 +279,8 @@ def _sample(root: int, exclude: set[int], conn: multiprocessing.connection.Conne
 
 class RssSampler:
     """Peak memory (PSS) of this process plus its worker processes, sampled from /proc every 50 ms;
-    and the CPU each process of the tree used meanwhile (its last sample: a worker that exits
-    between two samples loses at most its last 50 ms).
+    and the CPU each process of the tree used meanwhile (read every second: a worker that exits
+    between two readings loses at most its last second).
 
     The sampler runs in a process of its own. Reading a process's smaps_rollup (its PSS) costs the
     kernel ~8 ms per 400 MB mapped (measured here); done every 50 ms from a thread of the pipeline's
