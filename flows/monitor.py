@@ -449,7 +449,7 @@ def run_pass(
                 for batch, start in enumerate(range(0, len(new_items), INGEST_BATCH_SIZE), start=1):
                     items = new_items[start : start + INGEST_BATCH_SIZE]
                     future = ingest_batch.submit(
-                        fetcher, pool, feed.name, batch, items, settings.fetch, pages_in_flight
+                        fetcher, pool, feed.name, batch, quote(items), quote(settings.fetch), pages_in_flight
                     )
                     extractions.append((feed.name, len(items), future))
 
@@ -562,7 +562,8 @@ def _polls(
         state = stored.get(feed.name)
         if state is not None and state.url != feed.url:  # the feed moved: start afresh
             state = FeedState(name=feed.name, url=feed.url)
-        future = poll_feed_task.submit(fetcher, feed, state, config)
+        # quoted: Prefect would walk them looking for futures (as the large arguments in run_pass)
+        future = poll_feed_task.submit(fetcher, feed, quote(state), quote(config))
         polls[future.task_run_id] = feed
         futures.append(future)
     for future in as_completed(futures):
