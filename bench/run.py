@@ -4,15 +4,19 @@ Pages: the real German news pages of ../shared/fixtures/fundus/de when present (
 coverage), served on 127.0.0.1 as 24 feeds x 50 items = 1,200 distinct article URLs.
 
 - plain: a single-process loop of `trafilatura.extract` over the same 1,200 page bodies, already
-  in memory (no network, no language, no storage): the baseline any pipeline must beat. It runs
-  right before the pass and right after it, and the baseline is the two averaged: this machine's
-  speed drifts by tens of percent within minutes. It runs in
+  in memory (no network, no language, no storage): the baseline any pipeline must beat. It runs in
   a process of its own: run in the bench's process, it left trafilatura, lxml and ~75 MB of heap
   there, which the pipeline's main process (that no longer imports the extraction stack) would
   have been charged for in the memory figures. The same loop also runs in two processes at once,
   each over half the pages (`plain_two_processes_vs_one`): what the machine's two cores give the
   bare extraction with nothing else running, the ceiling of any ratio measured here.
-- ingest: one real `monitor` pass over the feeds: poll, fetch, extract, detect language, match,
+- rounds: this machine's speed drifts by tens of percent within minutes, so plain and ingest take
+  turns, plain first and last (`--rounds`, default 3 passes): each pass is compared with the mean of
+  the plain runs right before and right after it, and `ingest_vs_plain_trafilatura` is the median of
+  those ratios (all of them: `ingest_vs_plain_trafilatura_rounds`). The other ingest figures are
+  the median round's; peak memory is the highest of the rounds. Each round's feeds list new URLs
+  (the same pages), stored into the same database.
+- ingest: a real `monitor` pass over the feeds: poll, fetch, extract, detect language, match,
   diff, store in DuckDB, send alerts, publish the snapshot. Prefect's temporary server is started by
   a warm-up pass first, so its start-up is not counted. The German articles no diff read are
   fingerprinted for the corpus after the pass has stored its articles and sent its alerts (the
@@ -56,6 +60,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "latest.json"
 FIXTURES = ROOT.parent / "shared" / "fixtures" / "fundus" / "de"
 FEEDS, ITEMS_PER_FEED = 24, 50
+ROUNDS = 3  # measured ingest passes; the ratio reported is the median of theirs
 
 
 # Each served URL must be its own article: without this, copies of one fixture page would be
@@ -83,13 +88,15 @@ class BenchServer:
         self.httpd = httpd
         self.base = f"http://127.0.0.1:{httpd.server_address[1]}"
 
-    def feed(self, number: int) -> bytes:
+    def feed(self, round_: int, number: int) -> bytes:
+        """Feed `number` of measuring round `round_`: each round's items are new URLs (same pages)."""
         date = format_datetime(datetime.now(UTC))
+        links = [f"{self.base}/p/{round_}/{number * ITEMS_PER_FEED + i}.html" for i in range(ITEMS_PER_FEED)]
         items = "".join(
-            f"<item><title>Artikel {number}-{i}</title><link>{self.base}/p/{number * ITEMS_PER_FEED + i}.html</link>"
-            f"<guid>{self.base}/p/{number * ITEMS_PER_FEED + i}.html</guid><pubDate>{date}</pubDate>"
+            f"<item><title>Artikel {number}-{i}</title><link>{link}</link>"
+            f"<guid>{link}</guid><pubDate>{date}</pubDate>"
             f"<description>Kurzfassung {i}</description></item>"
-            for i in range(ITEMS_PER_FEED)
+            for i, link in enumerate(links)
         )
         return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Feed {number}'
                 f"</title><link>{self.base}/</link><language>de</language>{items}</channel></rss>").encode()
@@ -101,10 +108,11 @@ class BenchServer:
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:  # noqa: N802
-                if self.path.startswith("/f/"):
-                    body, kind = server.feed(int(self.path[3:].split(".")[0])), "application/rss+xml"
-                elif self.path.startswith("/p/"):
-                    number = int(self.path[3:].split(".")[0])
+                if self.path.startswith("/f/"):  # /f/<round>/<feed>.xml
+                    round_, number = self.path[3:].split(".")[0].split("/")
+                    body, kind = server.feed(int(round_), int(number)), "application/rss+xml"
+                elif self.path.startswith("/p/"):  # /p/<round>/<page>.html
+                    number = int(self.path[3:].split(".")[0].split("/")[1])
                     body, kind = server.pages[number % len(server.pages)], "text/html; charset=utf-8"
                 else:
                     self.send_error(404)
@@ -370,8 +378,14 @@ def task_run_seconds(flow_run_id: str, name: str) -> float:
 
 
 def write_config(
-    folder: Path, server: BenchServer | ServerProcess, feeds: int, max_items_per_feed: int | None = None
+    folder: Path,
+    server: BenchServer | ServerProcess,
+    feeds: int,
+    max_items_per_feed: int | None = None,
+    round_: int = 0,
 ) -> Path:
+    """A config for `feeds` of the bench server's feeds of measuring round `round_`, stored in
+    `folder/bench.duckdb` (every round into the same database)."""
     lines = [
         "[storage]", f'path = "{folder / "bench.duckdb"}"',
         "[fetch]", f'allow_private_addresses = ["{server.base.split("//")[1]}"]',
@@ -380,8 +394,8 @@ def write_config(
     if max_items_per_feed is not None:
         lines.append(f"max_items_per_feed = {max_items_per_feed}")
     for number in range(feeds):
-        lines += ["[[feeds]]", f'name = "feed-{number}"', f'url = "{server.base}/f/{number}.xml"']
-    path = folder / f"bench-{feeds}.toml"
+        lines += ["[[feeds]]", f'name = "feed-{round_}-{number}"', f'url = "{server.base}/f/{round_}/{number}.xml"']
+    path = folder / f"bench-{feeds}-{round_}.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -395,7 +409,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n", 1)[0])
     parser.add_argument("--only", choices=BENCHES, action="append",
                         help="run only this bench (repeatable); default: all of them")
-    only = set(parser.parse_args(argv).only or BENCHES)
+    parser.add_argument("--rounds", type=int, default=ROUNDS,
+                        help=f"ingest: measured passes, each between two plain runs (default {ROUNDS})")
+    args = parser.parse_args(argv)
+    only = set(args.only or BENCHES)
     if "matching" in only:
         from bench import matching
 
@@ -408,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
         save(novelty_bench.main())
     if "ingest" in only:
         print("== ingest: fetch + extract + language + store vs plain trafilatura", flush=True)
-        return ingest()
+        return ingest(args.rounds)
     return 0
 
 
@@ -422,35 +439,101 @@ def save(new: dict[str, object]) -> None:
     RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
 
 
-def ingest() -> int:
-    from flows.monitor import monitor
-
+def ingest(rounds: int = ROUNDS) -> int:
+    """Plain, pass, plain, pass, ..., plain: each pass's rate over the mean of the plain runs right
+    before and right after it, and the median of those ratios. This machine's speed drifts by tens of
+    percent within minutes (the same plain loop: 15.9 and 26.6 pages/s a minute apart; 16.9 before a
+    pass and 24.6 after it), so one pass against one baseline says more about the drift than about
+    the pipeline. Every round's feeds list new URLs (the same pages), stored into the same database."""
     total = FEEDS * ITEMS_PER_FEED
     # What two cores give the same loop with nothing else running: the ceiling of any ratio here.
     two_seconds, source = plain_trafilatura_in_a_process(total, processes=2)
-    print(f"pages: {total} URLs over {source}", flush=True)
+    print(f"pages: {total} URLs a round over {source}; {rounds} rounds", flush=True)
     two_rate = total // 2 * 2 / two_seconds
 
+    measured: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory(prefix="newswatch-bench-") as folder, ServerProcess() as server:
-        monitor(config_path=str(write_config(Path(folder), server, 0)))  # warm-up: Prefect server start
-        config = write_config(Path(folder), server, FEEDS)
-        # The machine's speed drifts (the same loop: 15.9 and 26.6 pages/s a minute apart), so the
-        # baseline is the plain loop right before the pass and right after it, averaged.
-        before_seconds, _ = plain_trafilatura_in_a_process(total)  # the server loads its own copy
-        load_before = os.getloadavg()[0]
-        server_cpu = _cpu_seconds(server.pid) or 0.0
-        with RssSampler(exclude={server.pid}) as rss:
-            started = time.perf_counter()
-            summary = monitor(config_path=str(config))
-            pass_seconds = time.perf_counter() - started
-        server_cpu = (_cpu_seconds(server.pid) or server_cpu) - server_cpu
-        load_after = os.getloadavg()[0]
-    after_seconds, _ = plain_trafilatura_in_a_process(total)
-    plain_rate = total / ((before_seconds + after_seconds) / 2)
-    print(f"plain trafilatura, one process: {plain_rate:.1f} pages/s ({total / before_seconds:.1f} before the "
-          f"pass, {total / after_seconds:.1f} after it)", flush=True)
+        monitor_pass(write_config(Path(folder), server, 0))  # warm-up: Prefect server start, seed corpus
+        plain_seconds = [plain_trafilatura_in_a_process(total)[0]]  # the server loads its own copy
+        for round_ in range(1, rounds + 1):
+            figures = measure_pass(write_config(Path(folder), server, FEEDS, round_=round_), server.pid)
+            plain_seconds.append(plain_trafilatura_in_a_process(total)[0])
+            figures["plain_rate"] = total / ((plain_seconds[-2] + plain_seconds[-1]) / 2)
+            figures["ratio"] = figures["ingest_rate"] / figures["plain_rate"]
+            measured.append(figures)
+            print(f"round {round_}: ingest {figures['ingest_rate']:.1f} pages/s ({figures['ingest_seconds']:.1f} s, "
+                  f"{figures['stored']:.0f} stored); plain {total / plain_seconds[-2]:.1f} before, "
+                  f"{total / plain_seconds[-1]:.1f} after; ratio {figures['ratio']:.2f}", flush=True)
+
+    ratios = sorted(f["ratio"] for f in measured)
+    median = measured[[f["ratio"] for f in measured].index(ratios[len(ratios) // 2])]
+    plain_rate = median["plain_rate"]
     print(f"plain trafilatura, two processes at once: {two_rate:.1f} pages/s "
-          f"({two_rate / plain_rate:.2f} x one process)", flush=True)
+          f"({two_rate / plain_rate:.2f} x one process in the median round)", flush=True)
+    print(f"the median round: ingest (fetch+extract+language+store) {median['ingest_rate']:.1f} pages/s; "
+          f"then the corpus fingerprints of its German articles {median['corpus_seconds']:.1f} s; the whole pass "
+          f"{median['pass_seconds']:.1f} s ({median['stored'] / median['pass_seconds']:.1f} pages/s)", flush=True)
+    print(f"ingest_vs_plain_trafilatura = {ratios[len(ratios) // 2]:.2f}  (goal >= 1.5; median of "
+          f"{', '.join(f'{r:.2f}' for r in ratios)}); whole pass vs plain "
+          f"{median['stored'] / median['pass_seconds'] / plain_rate:.2f}")
+    peak = max(measured, key=lambda f: f["peak_pipeline"])
+    main_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak memory (PSS), highest of the rounds: pipeline + workers {peak['peak_pipeline'] / 2**20:.0f} MB "
+          f"(goal <= 1024), main process alone {peak['peak_main'] / 2**20:.0f} MB, Prefect server "
+          f"{peak['peak_prefect'] / 2**20:.0f} MB; peak RSS of the main process {main_rss:.0f} MB")
+    stored = median["stored"]
+    print(f"CPU during the median round's pass: main process {median['cpu_main']:.1f} s, workers "
+          f"{median['cpu_workers']:.1f} s ({1000 * median['cpu_workers'] / max(stored, 1):.0f} ms/page), Prefect server "
+          f"{median['cpu_prefect']:.1f} s, loopback server {median['cpu_server']:.1f} s, memory sampler "
+          f"{median['cpu_sampler']:.1f} s; load average {median['load_before']:.2f} before")
+
+    save({
+        "ingest_pages": total,
+        "ingest_page_source": source,
+        "ingest_rounds": rounds,
+        "ingest_vs_plain_trafilatura_rounds": [round(f["ratio"], 2) for f in measured],
+        "ingest_articles_stored": int(stored),
+        "ingest_seconds": round(median["ingest_seconds"], 2),
+        "ingest_pages_per_s": round(median["ingest_rate"], 1),
+        "plain_trafilatura_pages_per_s": round(plain_rate, 1),
+        "plain_trafilatura_pages_per_s_runs": [round(total / seconds, 1) for seconds in plain_seconds],
+        "plain_trafilatura_two_processes_pages_per_s": round(two_rate, 1),
+        "plain_two_processes_vs_one": round(two_rate / plain_rate, 2),
+        "ingest_vs_plain_trafilatura": round(ratios[len(ratios) // 2], 2),
+        "ingest_pass_seconds": round(median["pass_seconds"], 2),
+        "ingest_corpus_fingerprint_s": round(median["corpus_seconds"], 2),
+        "ingest_fingerprint_for_diff_s": round(median["before_diff_seconds"], 2),
+        "ingest_pass_vs_plain_trafilatura": round(stored / median["pass_seconds"] / plain_rate, 2),
+        "ingest_peak_memory_mb": round(peak["peak_pipeline"] / 2**20),  # PSS, main + workers
+        "ingest_peak_rss_main_process_mb": round(main_rss),
+        "prefect_server_peak_memory_mb": round(peak["peak_prefect"] / 2**20),
+        "ingest_peak_memory_main_process_mb": round(peak["peak_main"] / 2**20),  # PSS
+        "ingest_cpu_s_main_process": round(median["cpu_main"], 1),
+        "ingest_cpu_s_workers": round(median["cpu_workers"], 1),
+        "ingest_cpu_s_prefect_server": round(median["cpu_prefect"], 1),
+        "ingest_cpu_s_loopback_server": round(median["cpu_server"], 1),
+        "ingest_cpu_s_memory_sampler": round(median["cpu_sampler"], 1),
+        "ingest_load_average_before": round(median["load_before"], 2),
+    })
+    print(f"results: {RESULTS}")
+    return 0 if all(f["stored"] == total for f in measured) else 1
+
+
+def monitor_pass(config: Path) -> dict[str, object]:
+    from flows.monitor import monitor
+
+    return monitor(config_path=str(config))
+
+
+def measure_pass(config: Path, server_pid: int) -> dict[str, float]:
+    """One monitor pass under the memory sampler: its rates, times, peaks and CPU."""
+    load_before = os.getloadavg()[0]
+    server_cpu = _cpu_seconds(server_pid) or 0.0
+    with RssSampler(exclude={server_pid}) as rss:
+        started = time.perf_counter()
+        summary = monitor_pass(config)
+        pass_seconds = time.perf_counter() - started
+    server_cpu = (_cpu_seconds(server_pid) or server_cpu) - server_cpu
     # The pass fingerprints the German articles its diff did not read after storing its articles
     # and sending its alerts (the `fingerprint-corpus` task): that is not ingest, and is reported
     # apart; everything else of the pass, the snapshot and the flow's own end included, is.
@@ -458,54 +541,24 @@ def ingest() -> int:
     before_diff_seconds = task_run_seconds(str(summary["run_id"]), "fingerprint-for-diff")
     ingest_seconds = pass_seconds - corpus_seconds
     stored = int(summary["articles_stored"])
-    ingest_rate = stored / ingest_seconds
-    print(f"ingest (fetch+extract+language+store): {ingest_rate:.1f} pages/s ({ingest_seconds:.1f} s, "
-          f"{stored} stored, {summary['german_articles']} German, {summary['matched_articles']} matched; "
-          f"fingerprints the diff read: {before_diff_seconds:.1f} s)", flush=True)
-    print(f"then the corpus fingerprints of the other German articles: {corpus_seconds:.1f} s; the whole pass "
-          f"{pass_seconds:.1f} s ({stored / pass_seconds:.1f} pages/s)", flush=True)
-    ratio = ingest_rate / plain_rate
-    print(f"ingest_vs_plain_trafilatura = {ratio:.2f}  (goal >= 1.5); whole pass vs plain "
-          f"{stored / pass_seconds / plain_rate:.2f}")
-    main_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak memory (PSS): pipeline + workers {rss.peak_pipeline / 2**20:.0f} MB (goal <= 1024), "
-          f"main process alone {rss.peak_main / 2**20:.0f} MB, Prefect server {rss.peak_prefect / 2**20:.0f} MB; "
-          f"peak RSS of the main process {main_rss:.0f} MB")
     cpu = rss.cpu_seconds()
-    print(f"CPU during the pass: main process {cpu['main']:.1f} s, workers {cpu['workers']:.1f} s "
-          f"({1000 * cpu['workers'] / max(stored, 1):.0f} ms/page), Prefect server {cpu['prefect']:.1f} s, "
-          f"loopback server {server_cpu:.1f} s, memory sampler {rss.sampler_cpu:.1f} s; "
-          f"load average {load_before:.2f} before, {load_after:.2f} after")
-
-    save({
-        "ingest_pages": total,
-        "ingest_page_source": source,
-        "ingest_articles_stored": stored,
-        "ingest_seconds": round(ingest_seconds, 2),
-        "ingest_pages_per_s": round(ingest_rate, 1),
-        "plain_trafilatura_pages_per_s": round(plain_rate, 1),
-        "plain_trafilatura_pages_per_s_before_pass": round(total / before_seconds, 1),
-        "plain_trafilatura_pages_per_s_after_pass": round(total / after_seconds, 1),
-        "plain_trafilatura_two_processes_pages_per_s": round(two_rate, 1),
-        "plain_two_processes_vs_one": round(two_rate / plain_rate, 2),
-        "ingest_vs_plain_trafilatura": round(ratio, 2),
-        "ingest_pass_seconds": round(pass_seconds, 2),
-        "ingest_corpus_fingerprint_s": round(corpus_seconds, 2),
-        "ingest_fingerprint_for_diff_s": round(before_diff_seconds, 2),
-        "ingest_pass_vs_plain_trafilatura": round(stored / pass_seconds / plain_rate, 2),
-        "ingest_peak_memory_mb": round(rss.peak_pipeline / 2**20),  # PSS, main + workers
-        "ingest_peak_rss_main_process_mb": round(main_rss),
-        "prefect_server_peak_memory_mb": round(rss.peak_prefect / 2**20),
-        "ingest_peak_memory_main_process_mb": round(rss.peak_main / 2**20),  # PSS
-        "ingest_cpu_s_main_process": round(cpu["main"], 1),
-        "ingest_cpu_s_workers": round(cpu["workers"], 1),
-        "ingest_cpu_s_prefect_server": round(cpu["prefect"], 1),
-        "ingest_cpu_s_loopback_server": round(server_cpu, 1),
-        "ingest_cpu_s_memory_sampler": round(rss.sampler_cpu, 1),
-        "ingest_load_average_before": round(load_before, 2),
-    })
-    print(f"results: {RESULTS}")
-    return 0 if stored == total else 1
+    return {
+        "stored": stored,
+        "ingest_seconds": ingest_seconds,
+        "ingest_rate": stored / ingest_seconds,
+        "pass_seconds": pass_seconds,
+        "corpus_seconds": corpus_seconds,
+        "before_diff_seconds": before_diff_seconds,
+        "peak_pipeline": rss.peak_pipeline,
+        "peak_main": rss.peak_main,
+        "peak_prefect": rss.peak_prefect,
+        "cpu_main": cpu["main"],
+        "cpu_workers": cpu["workers"],
+        "cpu_prefect": cpu["prefect"],
+        "cpu_server": server_cpu,
+        "cpu_sampler": rss.sampler_cpu,
+        "load_before": load_before,
+    }
 
 
 if __name__ == "__main__":
