@@ -166,7 +166,8 @@ def _article(
 def return_large_blocks_to_the_os(threshold: int = 256 * 1024) -> bool:
     """Make glibc's malloc serve blocks of `threshold` bytes and more from mmap, so that each is
     returned to the OS when freed: in the process that fetches pages and hands them to the pool,
-    a page's HTML as text (~860 kB on average on the bench's pages) and its pickle.
+    a page's body (~360 kB on average on the bench's pages; as decoded text it once took ~860 kB)
+    and its pickle.
 
     By default glibc raises that threshold to the size of the largest block freed so far (up to
     32 MB): after the first page, page-sized blocks come from the heaps of the malloc arenas the
@@ -240,8 +241,8 @@ def _context(preload: Sequence[str] = ()) -> multiprocessing.context.BaseContext
 
 def chunk_size_for(items: int, workers: int) -> int:
     """Items per chunk: ~4 chunks per worker, at most 16 items. Pages differ in cost (10-150 ms), so
-    smaller chunks balance better, while each chunk costs a round trip (pickling ~360 kB of HTML a
-    page is the bulk of it and is paid whatever the chunking)."""
+    smaller chunks balance better, while each chunk costs a round trip (sending each page's ~360 kB
+    body is the bulk of it and is paid whatever the chunking)."""
     return max(1, min(16, math.ceil(items / (workers * 4))))
 
 
