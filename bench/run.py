@@ -412,6 +412,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=ROUNDS,
                         help=f"ingest: measured passes, each between two plain runs (default {ROUNDS})")
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error(f"--rounds must be at least 1, not {args.rounds}")
     only = set(args.only or BENCHES)
     if "matching" in only:
         from bench import matching
@@ -483,8 +485,8 @@ def ingest(rounds: int = ROUNDS) -> int:
           f"{peak['peak_prefect'] / 2**20:.0f} MB; peak RSS of the main process {main_rss:.0f} MB")
     stored = median["stored"]
     print(f"CPU during the median round's pass: main process {median['cpu_main']:.1f} s, workers "
-          f"{median['cpu_workers']:.1f} s ({1000 * median['cpu_workers'] / max(stored, 1):.0f} ms/page), Prefect server "
-          f"{median['cpu_prefect']:.1f} s, loopback server {median['cpu_server']:.1f} s, memory sampler "
+          f"{median['cpu_workers']:.1f} s ({1000 * median['cpu_workers'] / max(stored, 1):.0f} ms/page), "
+          f"Prefect server {median['cpu_prefect']:.1f} s, loopback server {median['cpu_server']:.1f} s, memory sampler "
           f"{median['cpu_sampler']:.1f} s; load average {median['load_before']:.2f} before")
 
     save({

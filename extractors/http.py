@@ -87,8 +87,6 @@ class FetchError(Exception):
         self.reason = reason
 
 
-
-
 class BlockedAddress(FetchError):
     """Refused by the SSRF guard (address, port or scheme not allowed); no connection was made."""
 
