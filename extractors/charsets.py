@@ -174,5 +174,5 @@ def page_markup(page: FetchedPage) -> tuple[str | bytes | None, str | None]:
         served = page.content_type or "no content type"
         return None, f"{redact_url(page.item.url)}: not HTML (binary content, served as {served})"
     if codec == "utf-8" and not body.startswith(codecs.BOM_UTF8):
-        return body, None
+        return body, None  # decoding it was the check that it is UTF-8; the text is not needed
     return text, None
