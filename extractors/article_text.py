@@ -75,7 +75,7 @@ from lxml import etree
 from lxml.html import HtmlElement, fromstring
 from trafilatura import metadata as trafilatura_metadata
 from trafilatura.settings import Document, set_date_params
-from trafilatura.utils import HTML_PARSER, load_html
+from trafilatura.utils import DOCTYPE_TAG, FAULTY_HTML, HTML_PARSER, load_html
 from trafilatura.xml import xmltotxt
 
 from extractors.language import normalise_language
@@ -99,9 +99,9 @@ _CONTROL_BYTES = bytes(
 _NONCHARACTERS = (b"\xef\xbf\xbe", b"\xef\xbf\xbf")
 _TOKEN = re.compile(r"\w+")
 _XML_DECLARATION = re.compile(rb"^\s*<\?xml[^>]{0,200}\?>")
-# trafilatura.utils' DOCTYPE_TAG and FAULTY_HTML, for bytes
-_DOCTYPE_TAG = re.compile(rb"< ?! ?DOCTYPE[^>]*/[^<>]*>", re.IGNORECASE)
-_FAULTY_HTML = re.compile(rb"(<html.*?)\s*/>", re.IGNORECASE)
+# trafilatura.utils' repairs of the first lines, for bytes
+_DOCTYPE_TAG = re.compile(DOCTYPE_TAG.pattern.encode(), re.IGNORECASE)
+_FAULTY_HTML = re.compile(FAULTY_HTML.pattern.encode(), re.IGNORECASE)
 _WS = re.compile(r"\s+")
 
 # Generic news boilerplate, one regex per family, matched against a whole (short) line.

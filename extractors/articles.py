@@ -200,18 +200,6 @@ def _build_chunk(pages: list[FetchedPage]) -> list[Article]:
     return [build_article(page) for page in pages]
 
 
-class _BuildThen:
-    """Build a chunk's articles, then run `then` over them in the same worker call: the article
-    text is not sent to a worker a second time."""
-
-    def __init__(self, then: Callable[[list[Article]], list[R]]) -> None:
-        self.then = then
-
-    def __call__(self, pages: list[FetchedPage]) -> list[tuple[Article, R]]:
-        articles = _build_chunk(pages)
-        return list(zip(articles, self.then(articles), strict=True))
-
-
 # Start method. fork would be fastest, but forking a process that runs threads (Prefect's task
 # runner, httpx, an event loop) can copy a lock another thread holds and deadlock the child.
 # forkserver forks workers from a clean single-threaded server process that has imported
@@ -309,13 +297,6 @@ class ExtractionPool:
     def build_articles(self, pages: Sequence[FetchedPage]) -> list[Article]:
         """Articles for `pages`, in the same order."""
         return self.map(_build_chunk, pages)
-
-    def build_articles_then(
-        self, pages: Sequence[FetchedPage], then: Callable[[list[Article]], list[R]]
-    ) -> list[tuple[Article, R]]:
-        """Articles for `pages` with `then`'s result for each (a module-level function returning
-        one result per article), computed in the worker that built them."""
-        return self.map(_BuildThen(then), pages)
 
     def map(self, function: Callable[[list[T]], list[R]], items: Sequence[T]) -> list[R]:
         """`function` over chunks of `items` in the workers; one result per item, in order.

@@ -30,7 +30,7 @@ from newswatch.records import FetchedPage
 
 __all__ = ["decode_html", "looks_binary", "page_markup"]
 
-_SNIFF_BYTES = 4096
+SNIFF_BYTES = 4096  # how much of a body is looked at for a <meta> charset, markup or binary bytes
 
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8"),
@@ -72,7 +72,7 @@ def _strict(body: bytes, codec: str | None) -> str | None:
 
 
 def _meta_charset(body: bytes) -> str | None:
-    match = _META_CHARSET.search(body[:_SNIFF_BYTES])
+    match = _META_CHARSET.search(body[:SNIFF_BYTES])
     if not match:
         return None
     codec = _codec(match.group(1).decode("ascii", "ignore"))
@@ -105,7 +105,7 @@ def _detect(body: bytes) -> tuple[str, str] | None:
     if best is None or best.encoding is None:
         return None
     codec = _codec(best.encoding)
-    if codec is None or (codec.startswith(("utf-16", "utf-32")) and b"\x00" not in body[:_SNIFF_BYTES]):
+    if codec is None or (codec.startswith(("utf-16", "utf-32")) and b"\x00" not in body[:SNIFF_BYTES]):
         return None  # HTML without NUL bytes is not UTF-16: a known misdetection on short text
     text = _strict(body, codec)
     return (text, codec) if text is not None else None
@@ -147,7 +147,7 @@ def looks_binary(body: bytes, text: str | None = None) -> bool:
         sample = text[:20_000]
         controls = len(sample) - len(sample.translate(_DROP_CONTROL_CHARS))
         return bool(sample) and (controls + sample.count("\ufffd")) / len(sample) > 0.02
-    head = body[:_SNIFF_BYTES * 2]
+    head = body[:SNIFF_BYTES * 2]
     if b"\x00" in head:
         return True
     controls = len(head) - len(head.translate(None, _CONTROL_BYTES))
@@ -164,15 +164,14 @@ def page_markup(page: FetchedPage) -> tuple[str | bytes | None, str | None]:
     """What the HTML parser reads of a fetched page, or why it cannot: (markup, None) or (None, error).
 
     The markup is the body itself when it is UTF-8 (bytes: the parser reads UTF-8, so the decoded
-    text would only be encoded again), else the decoded text.
+    text would only be encoded again), else the decoded text. Bytes that are not valid UTF-8 and
+    only decode with replacement characters are left for lxml, which replaces them the same way.
     """
-    body = page.body
-    if not body:
-        return None, f"{redact_url(page.item.url)}: empty page"
+    body = page.body or b""
     text, codec = decode_html(body, page.charset)
     if looks_binary(body, text):
         served = page.content_type or "no content type"
         return None, f"{redact_url(page.item.url)}: not HTML (binary content, served as {served})"
-    if codec == "utf-8" and not body.startswith(codecs.BOM_UTF8):
-        return body, None  # decoding it was the check that it is UTF-8; the text is not needed
+    if codec == "utf-8":
+        return body.removeprefix(codecs.BOM_UTF8), None  # the decoded text was only the check
     return text, None

@@ -19,7 +19,8 @@ from urllib.parse import urljoin, urlsplit
 
 import feedparser
 
-from extractors.http import Fetcher, FetchError, FetchResponse, HttpStatusError, redact_url
+from extractors.http import Fetcher, FetchError, FetchResponse, HttpStatusError
+from extractors.urls import redact_url
 from extractors.urls import url_key
 from newswatch.config import FeedConfig, FetchConfig
 from newswatch.records import FeedItem, FeedPoll, FeedState

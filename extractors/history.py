@@ -20,7 +20,8 @@ from typing import Any
 from urllib.parse import urljoin
 
 from extractors.feeds import FEED_ACCEPT, _items, parse_feed_response
-from extractors.http import Fetcher, FetchError, redact_url
+from extractors.http import Fetcher, FetchError
+from extractors.urls import redact_url
 from newswatch.config import FeedConfig, FetchConfig
 from newswatch.records import FeedItem
 

@@ -62,7 +62,6 @@ __all__ = [
     "RobotsDisallowed",
     "TooLarge",
     "parse_retry_after",
-    "redact_url",
 ]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address

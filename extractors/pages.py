@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from extractors.charsets import looks_binary
-from extractors.http import Fetcher, FetchError, redact_url
+from extractors.charsets import SNIFF_BYTES, looks_binary
+from extractors.http import Fetcher, FetchError
+from extractors.urls import redact_url
 from newswatch.config import FetchConfig
 from newswatch.records import FeedItem, FetchedPage
 
@@ -19,7 +20,6 @@ __all__ = ["HTML_ACCEPT", "HTML_TYPES", "fetch_page"]
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 HTML_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.1"
-_SNIFF_BYTES = 4096
 _HTML_SNIFF = re.compile(rb"<!doctype\s+html|<html[\s>]|<head[\s>]|<body[\s>]", re.IGNORECASE)
 
 
@@ -44,7 +44,7 @@ def fetch_page(fetcher: Fetcher, item: FeedItem, config: FetchConfig) -> Fetched
         page.error = f"{shown}: empty response (HTTP {response.status})"
         return page
     if response.content_type is None:
-        if not _HTML_SNIFF.search(body[:_SNIFF_BYTES]):
+        if not _HTML_SNIFF.search(body[:SNIFF_BYTES]):
             page.error = f"{shown}: not HTML (no content type and no <html> in the first bytes)"
             return page
     elif response.content_type not in HTML_TYPES:

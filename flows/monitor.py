@@ -80,7 +80,8 @@ INGEST_BATCH_SIZE = 50
 # memory (ingest_batch). Enough to keep the workers fed while others are fetched.
 PAGES_IN_FLIGHT_PER_WORKER = 16
 POLL_RETRIES = 2
-# Corpus fingerprints held in the flow process at once after the alerts (~50 MB per 1,000). Not
+# Corpus fingerprints per chunk after the alerts (~50 MB per 1,000; the flow process holds up to
+# two: one being stored, the next being made). Not
 # much smaller: each chunk's connection ends in a checkpoint whose cost grows with the table
 # (presumably its last, partly filled row group is rewritten), so many small chunks cost far more
 # (15,000 articles in chunks of 500: the phase took 386 s; in chunks of 1,000: 132 s).
@@ -226,11 +227,11 @@ def ingest_batch(
 ) -> list[Article]:
     """Fetch one batch of a feed's new items and build their articles in the worker processes.
 
-    Each page goes to the workers as soon as it is fetched, and its HTML is dropped as soon as its
+    Each page goes to the workers as soon as it is fetched, and its body is dropped as soon as its
     article is back. `pages_in_flight` (one per pass) bounds the pages between the two over all
     batches: a page waits for a slot before it is fetched. Without it, when extraction is the
     slower stage, every batch in flight held its fetched pages until its last one was built (in
-    the bench: ~170 pages, ~860 kB each as text, plus their pickles; main process ~640 MB).
+    the bench: ~170 pages, then ~860 kB each as decoded text, plus their pickles; main process ~640 MB).
     """
     def fetch_and_build(item: FeedItem) -> Article:
         with pages_in_flight:

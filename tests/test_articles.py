@@ -276,8 +276,8 @@ def test_pool_equals_in_process_and_keeps_order() -> None:
         assert pool.build_articles(pages) == expected
 
 
-def test_pool_builds_then_fingerprints_in_the_same_worker() -> None:
-    """The flow's call: each article with its corpus fingerprint (None when it is not German)."""
+def test_pool_builds_then_fingerprints() -> None:
+    """The flow's calls: the articles, then each one's corpus fingerprint (None when it is not German)."""
     from novelty.fingerprint import fingerprint_article, fingerprint_corpus_articles
 
     english = "<html lang='en'><body><article><h1>Weather</h1><p>" + (
@@ -285,7 +285,8 @@ def test_pool_builds_then_fingerprints_in_the_same_worker() -> None:
     pages = [*_batch(), make_page(english, url="https://example.org/weather")]
     expected = [build_article(p) for p in pages]
     with ExtractionPool(workers=2, preload=["novelty.preload"]) as pool:
-        pairs = pool.build_articles_then(pages, fingerprint_corpus_articles)
+        articles = pool.build_articles(pages)
+        pairs = list(zip(articles, pool.map(fingerprint_corpus_articles, articles), strict=True))
     assert [article for article, _ in pairs] == expected
     for article, fingerprint in pairs:
         if article.language == "de" and article.text.strip():
