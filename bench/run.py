@@ -26,7 +26,7 @@ coverage), served on 127.0.0.1 as 24 feeds x 50 items = 1,200 distinct article U
   fingerprinted before the diff here; a pass whose matches are published late fingerprints most
   of its German articles before the diff (`ingest_fingerprint_for_diff_s`).
 
-The ratio `ingest_vs_plain_trafilatura` is pages/s of ingest over pages/s of plain; peak RSS is
+The ratio `ingest_vs_plain_trafilatura` is taken over rounds (above); peak RSS is
 sampled as PSS over the pipeline process and its extraction workers (the Prefect server, a separate
 service in production, is reported apart).
 """
@@ -178,7 +178,7 @@ SAMPLE_SECONDS = 0.05
 # every 0.25 s, that was most of the sampler's ~3.5 s of CPU, a second core's worth of work taken
 # from the pass it measures. The pool's workers live for the whole pass (or ~800 pages).
 TREE_EVERY = 20
-ANCHOR_EVERY = 20  # samples: each process's PSS is read again at least every second
+ANCHOR_EVERY = TREE_EVERY  # samples: PSS is read again at each walk, so after processes came or went
 ANCHOR_DRIFT = 8 << 20  # bytes: ... and as soon as its RSS moved this much since
 PREFECT_SAMPLE_EVERY = 40  # samples: the Prefect server (reported apart, and steady) every 2 s
 _PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -250,10 +250,9 @@ def _sample(root: int, exclude: set[int], conn: multiprocessing.connection.Conne
         if stopping:
             conn.recv()
         pipeline = prefect = 0
-        changed = False
-        if stopping or sample % TREE_EVERY == 0:
-            walked = _tree(root, exclude)
-            changed, tree = set(walked) != set(tree), walked
+        walk = stopping or sample % TREE_EVERY == 0  # a walk's sample also reads PSS (ANCHOR_EVERY)
+        if walk:
+            tree = _tree(root, exclude)
         for pid in tree:
             is_prefect = prefect_pids.setdefault(pid, _is_prefect_server(pid))
             if is_prefect:
@@ -264,14 +263,14 @@ def _sample(root: int, exclude: set[int], conn: multiprocessing.connection.Conne
                 if rss is None:
                     continue
                 anchor = anchors.get(pid)
-                if (anchor is None or changed or stopping or sample % ANCHOR_EVERY == 0
+                if (anchor is None or stopping or sample % ANCHOR_EVERY == 0
                         or abs(rss - anchor[1]) >= ANCHOR_DRIFT):
                     anchor = anchors[pid] = (_pss(pid), rss)
                 pss = anchor[0] + rss - anchor[1]
                 pipeline += pss
                 if pid == root:
                     peaks["main"] = max(peaks["main"], pss)
-            if stopping or sample % TREE_EVERY == 0:
+            if walk:
                 cpu = _cpu_seconds(pid)
                 if cpu is not None:
                     last[pid] = (cpu, "main" if pid == root else "prefect" if is_prefect else "workers")
@@ -296,11 +295,11 @@ class RssSampler:
     and the /proc scan around it held its GIL (py-spy: a quarter of the main process's Python time).
     So each 50 ms only RSS is read (/proc/<pid>/statm, constant cost), and a process's PSS is its
     last PSS reading plus the RSS it gained since: exact for private pages, an overestimate for
-    shared ones. PSS is read again every second, when the RSS moved by 8 MB, and when a process
-    starts or ends (sharing changes). Measured against reading PSS every 50 ms in the same pass:
-    the same peaks (789 vs 788 MB; main process 498 vs 498 MB) at a third of the CPU (5.9 vs
-    18.5 s). The Prefect server (its own figure, and steady) every 2 s. The sampler's own CPU is
-    reported apart (`sampler_cpu`)."""
+    shared ones. PSS is read again every second, with each walk of the process tree (which finds
+    processes that started or ended: sharing changes), and when the RSS moved by 8 MB. Measured
+    against reading PSS every 50 ms in the same pass: the same peaks (789 vs 788 MB; main process
+    498 vs 498 MB) at a third of the CPU (5.9 vs 18.5 s). The Prefect server (its own figure, and
+    steady) every 2 s. The sampler's own CPU is reported apart (`sampler_cpu`)."""
 
     def __init__(self, exclude: set[int] = frozenset(), interval: float = SAMPLE_SECONDS) -> None:
         self.exclude = set(exclude)  # process trees not to count (the loopback server)

@@ -56,10 +56,10 @@ def connect(
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise StorageError(f"{path}: cannot create its folder ({error.strerror})") from None
+    config = {"memory_limit": f"{memory_limit_mb}MB"} if memory_limit_mb else {}
     deadline = time.monotonic() + lock_timeout
     while True:
         try:
-            config = {"memory_limit": f"{memory_limit_mb}MB"} if memory_limit_mb else {}
             connection = duckdb.connect(str(path), read_only=read_only, config=config)
             break
         except duckdb.IOException as error:

@@ -21,8 +21,7 @@ from loopback import LoopbackServer, slow
 from newswatch.config import FetchConfig, NoveltyConfig
 from newswatch.records import Article, ArticleMatch, FeedItem, FeedState, RunError, RunSummary
 from novelty.fingerprint import fingerprint_article
-from novelty.stage import read_by_the_diff
-from novelty.stage import diff_new_articles
+from novelty.stage import diff_new_articles, read_by_the_diff
 from novelty_eval.evaluate import ARTICLES, HOLDOUT, load_cases, seed_index
 from storage import repository
 from storage.db import connect, migrate, transaction
