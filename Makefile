@@ -19,8 +19,14 @@ help:
 # forkserver is a new process, and where .pyc files are not written (PYTHONDONTWRITEBYTECODE, as on
 # our machines, or a read-only install) every one of them compiled ~9,000 modules from source again
 # (importing spaCy: 3.5 s instead of 1.2 s here).
-setup: $(VENV_STAMP)
+setup: $(VENV_STAMP) .cache/jemalloc
 	@$(UV) run --no-sync python -m compileall -q $(SOURCES) >/dev/null
+
+# jemalloc for the extraction workers where the system has none (extractors/allocator.py); best
+# effort, and only tried again after `make clean`.
+.cache/jemalloc:
+	@scripts/fetch-jemalloc $@
+	@mkdir -p $@
 
 $(VENV_STAMP): uv.lock pyproject.toml Makefile
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 \
@@ -49,4 +55,4 @@ eval: setup
 	$(UV) run --no-sync python tests/novelty_eval/evaluate.py
 
 clean:
-	rm -rf .venv data .pytest_cache
+	rm -rf .venv data .pytest_cache .cache

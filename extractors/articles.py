@@ -26,8 +26,10 @@ import unicodedata
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from collections.abc import Callable
+from pathlib import Path
 from typing import Sequence, TypeVar
 
+from extractors.allocator import preloading
 from extractors.urls import article_id_for, outlet_of, url_key
 from newswatch.records import Article, ExtractedText, FetchedPage
 
@@ -227,6 +229,16 @@ def _context(preload: Sequence[str] = ()) -> multiprocessing.context.BaseContext
     return multiprocessing.get_context("spawn")
 
 
+def _start_forkserver(allocator: Path | None) -> None:
+    """Start the forkserver now, with `allocator` preloaded (extractors/allocator.py), rather than
+    with the first worker; one already running (an earlier pool of this process) stays as it is."""
+    from multiprocessing import forkserver, resource_tracker
+
+    resource_tracker.ensure_running()  # forkserver starts it too: not under our LD_PRELOAD
+    with preloading(allocator):
+        forkserver.ensure_running()
+
+
 def chunk_size_for(items: int, workers: int) -> int:
     """Items per chunk: ~4 chunks per worker, at most 16 items. Pages differ in cost (10-150 ms), so
     smaller chunks balance better, while each chunk costs a round trip (sending each page's ~360 kB
@@ -259,6 +271,7 @@ class ExtractionPool:
         chunk_size: int | None = None,
         max_tasks_per_child: int | None = 400,
         preload: Sequence[str] = (),
+        allocator: Path | None = None,
     ) -> None:
         self.workers = max(1, workers if workers is not None else (os.cpu_count() or 1))
         self.chunk_size = chunk_size
@@ -266,6 +279,9 @@ class ExtractionPool:
         # Modules the forkserver imports once, so every worker (and every recycled one) starts
         # with them loaded and shares their memory: for work passed to `map` whose set-up is slow.
         self.preload = tuple(preload)
+        # The C allocator library the workers preload (None: the C library's malloc); it takes effect
+        # when the process's forkserver starts, as `preload` does. extractors/allocator.py says why.
+        self.allocator = allocator
         self._lock = threading.Lock()
         self._executor: ProcessPoolExecutor | None = None
         self._generation = 0
@@ -386,9 +402,12 @@ class ExtractionPool:
         if self._closed:
             raise RuntimeError("ExtractionPool is closed")
         if self._executor is None:
+            context = _context(self.preload)
+            if context.get_start_method() == "forkserver":
+                _start_forkserver(self.allocator)
             # no max_tasks_per_child here: see the class docstring
             self._executor = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=_context(self.preload), initializer=_init_worker
+                max_workers=self.workers, mp_context=context, initializer=_init_worker
             )
             self._submitted = 0
         return self._executor

@@ -58,6 +58,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from extractors.allocator import worker_allocator
 from extractors.articles import WORKER_PRELOAD, ExtractionPool, _build_chunk, chunk_size_for
 from newswatch.config import Settings
 from newswatch.records import Article, FetchedPage
@@ -90,7 +91,11 @@ def open_extraction_pool(
     address = settings.fetch.dask_scheduler
     if address:
         return DaskExtractionPool(address, preload=preload)
-    return ExtractionPool(workers=settings.fetch.extraction_workers, preload=list(preload))
+    return ExtractionPool(
+        workers=settings.fetch.extraction_workers,
+        preload=list(preload),
+        allocator=worker_allocator(settings.fetch.extraction_allocator),
+    )
 
 
 class DaskExtractionPool:
