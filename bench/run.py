@@ -26,6 +26,11 @@ coverage), served on 127.0.0.1 as 24 feeds x 50 items = 1,200 distinct article U
   fingerprinted before the diff here; a pass whose matches are published late fingerprints most
   of its German articles before the diff (`ingest_fingerprint_for_diff_s`).
 
+- allocator: the passes' extraction workers preload jemalloc when the machine has it (`make` fetches
+  it; extractors/allocator.py), the plain loop keeps the C library's malloc, as a plain loop does.
+  After the rounds, the plain loop runs once preloading jemalloc too, between two plain runs, and
+  `plain_trafilatura_with_worker_allocator_vs_plain` says how much of the ratio that is.
+
 The ratio `ingest_vs_plain_trafilatura` is taken over rounds (above); peak RSS is
 sampled as PSS over the pipeline process and its extraction workers (the Prefect server, a separate
 service in production, is reported apart).
@@ -50,6 +55,8 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+from extractors.allocator import preloading, worker_allocator
 
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="newswatch-bench-prefect-"))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -342,15 +349,19 @@ def _plain_in_child(conn: multiprocessing.connection.Connection, total: int) -> 
     conn.send((plain_trafilatura(bodies), source))
 
 
-def plain_trafilatura_in_a_process(total: int, processes: int = 1) -> tuple[float, str]:
+def plain_trafilatura_in_a_process(
+    total: int, processes: int = 1, allocator: Path | None = None
+) -> tuple[float, str]:
     """`plain_trafilatura` over `total` page bodies, in `processes` fresh processes at once, each
-    taking its share: (seconds until the last one finished, page source)."""
+    taking its share: (seconds until the last one finished, page source). `allocator`: a C
+    allocator library the processes preload, as the extraction workers do (None: the C library's)."""
     context = multiprocessing.get_context("spawn")
     children = []
     for _ in range(processes):
         receiver, sender = context.Pipe(duplex=False)
         process = context.Process(target=_plain_in_child, args=(sender, total // processes), daemon=True)
-        process.start()
+        with preloading(allocator):
+            process.start()
         children.append((process, receiver))
     results = [receiver.recv() for _, receiver in children]
     for process, _ in children:
@@ -465,6 +476,15 @@ def ingest(rounds: int = ROUNDS) -> int:
             print(f"round {round_}: ingest {figures['ingest_rate']:.1f} pages/s ({figures['ingest_seconds']:.1f} s, "
                   f"{figures['stored']:.0f} stored); plain {total / plain_seconds[-2]:.1f} before, "
                   f"{total / plain_seconds[-1]:.1f} after; ratio {figures['ratio']:.2f}", flush=True)
+    # The passes' workers preload this allocator (write_config leaves fetch.extraction_allocator at
+    # "auto"); the plain loop is plain and keeps the C library's. What the allocator alone gives the
+    # plain loop, between two plain runs: the share of the ratio that is the allocator's.
+    allocator = worker_allocator("auto")
+    allocator_effect = None
+    if allocator is not None:
+        with_allocator = plain_trafilatura_in_a_process(total, allocator=allocator)[0]
+        plain_after = plain_trafilatura_in_a_process(total)[0]
+        allocator_effect = (plain_seconds[-1] + plain_after) / 2 / with_allocator
 
     by_ratio = sorted(measured, key=lambda f: f["ratio"])
     ratios = [f["ratio"] for f in by_ratio]
@@ -484,6 +504,11 @@ def ingest(rounds: int = ROUNDS) -> int:
           f"(goal <= 1024), main process alone {peak['peak_main'] / 2**20:.0f} MB, Prefect server "
           f"{peak['peak_prefect'] / 2**20:.0f} MB; peak RSS of the main process {main_rss:.0f} MB")
     stored = median["stored"]
+    if allocator_effect is None:
+        print("extraction workers' allocator: the C library's malloc (no jemalloc found: docs/operations.md)")
+    else:
+        print(f"extraction workers' allocator: {allocator}; plain trafilatura preloading it runs "
+              f"{allocator_effect:.2f} x as fast as plain (the plain loop above keeps the C library's)")
     print(f"CPU during the median round's pass: main process {median['cpu_main']:.1f} s, workers "
           f"{median['cpu_workers']:.1f} s ({1000 * median['cpu_workers'] / max(stored, 1):.0f} ms/page), "
           f"Prefect server {median['cpu_prefect']:.1f} s, loopback server {median['cpu_server']:.1f} s, memory sampler "
@@ -516,6 +541,8 @@ def ingest(rounds: int = ROUNDS) -> int:
         "ingest_cpu_s_loopback_server": round(median["cpu_server"], 1),
         "ingest_cpu_s_memory_sampler": round(median["cpu_sampler"], 1),
         "ingest_load_average_before": round(median["load_before"], 2),
+        "ingest_worker_allocator": allocator.name if allocator is not None else "libc malloc",
+        "plain_trafilatura_with_worker_allocator_vs_plain": round(allocator_effect, 2) if allocator_effect else None,
     })
     print(f"results: {RESULTS}")
     return 0 if all(f["stored"] == total for f in measured) else 1
