@@ -26,6 +26,9 @@ coverage), served on 127.0.0.1 as 24 feeds x 50 items = 1,200 distinct article U
   fingerprinted before the diff here; a pass whose matches are published late fingerprints most
   of its German articles before the diff (`ingest_fingerprint_for_diff_s`).
 
+- steal: the share of the CPUs' time the hypervisor gave to other guests during each pass and each
+  plain run (/proc/stat), recorded beside the ratios: on a shared host it explains rounds that no
+  change of newswatch does (13% to 61% during single passes, 2026-11-22).
 - allocator: the passes' extraction workers preload jemalloc when the machine has it (`make` fetches
   it; extractors/allocator.py), the plain loop keeps the C library's malloc, as a plain loop does.
   After the rounds, the plain loop runs once preloading jemalloc too, between two plain runs, and
@@ -168,6 +171,23 @@ class ServerProcess:
 
 
 _TICK = os.sysconf("SC_CLK_TCK")
+
+
+def steal_seconds() -> float:
+    """CPU time the hypervisor gave to other guests while this machine's CPUs had work to do, summed
+    over the CPUs, so far (/proc/stat `steal`; 0 where it is not reported)."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+        return int(fields[8]) / _TICK
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def steal_percent(steal: float, seconds: float) -> float:
+    """Steal over `seconds` of wall time as a share of all the machine's CPUs. Only a diagnosis: the
+    guest cannot tell which CPU would have done what, and correcting run times by it gave figures
+    that contradict each other (a plain run "93% stolen" of one CPU), so no figure is corrected."""
+    return 100 * steal / (seconds * (os.cpu_count() or 1)) if seconds > 0 else 0.0
 
 
 def _cpu_seconds(pid: int) -> float | None:
@@ -459,32 +479,36 @@ def ingest(rounds: int = ROUNDS) -> int:
     the pipeline. Every round's feeds list new URLs (the same pages), stored into the same database."""
     total = FEEDS * ITEMS_PER_FEED
     # What two cores give the same loop with nothing else running: the ceiling of any ratio here.
-    two_seconds, source = plain_trafilatura_in_a_process(total, processes=2)
+    two_seconds, _, source = timed_plain(total, processes=2)
     print(f"pages: {total} URLs a round over {source}; {rounds} rounds", flush=True)
     two_rate = total // 2 * 2 / two_seconds
 
     measured: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory(prefix="newswatch-bench-") as folder, ServerProcess() as server:
         monitor_pass(write_config(Path(folder), server, 0))  # warm-up: Prefect server start, seed corpus
-        plain_seconds = [plain_trafilatura_in_a_process(total)[0]]  # the server loads its own copy
+        first, steal, _ = timed_plain(total)  # the server loads its own copy
+        plain_seconds, plain_steal = [first], [steal]
         for round_ in range(1, rounds + 1):
             figures = measure_pass(write_config(Path(folder), server, FEEDS, round_=round_), server.pid)
-            plain_seconds.append(plain_trafilatura_in_a_process(total)[0])
+            seconds, steal, _ = timed_plain(total)
+            plain_seconds.append(seconds)
+            plain_steal.append(steal)
             figures["plain_rate"] = total / ((plain_seconds[-2] + plain_seconds[-1]) / 2)
             figures["ratio"] = figures["ingest_rate"] / figures["plain_rate"]
             measured.append(figures)
             print(f"round {round_}: ingest {figures['ingest_rate']:.1f} pages/s ({figures['ingest_seconds']:.1f} s, "
                   f"{figures['stored']:.0f} stored); plain {total / plain_seconds[-2]:.1f} before, "
-                  f"{total / plain_seconds[-1]:.1f} after; ratio {figures['ratio']:.2f}", flush=True)
+                  f"{total / plain_seconds[-1]:.1f} after; ratio {figures['ratio']:.2f}; steal: the hypervisor "
+                  f"took {steal_percent(figures['steal'], figures['pass_seconds']):.0f}% of the CPUs during the pass, "
+                  f"{steal_percent(plain_steal[-1], plain_seconds[-1]):.0f}% during the plain run after it", flush=True)
     # The passes' workers preload this allocator (write_config leaves fetch.extraction_allocator at
     # "auto"); the plain loop is plain and keeps the C library's. What the allocator alone gives the
     # plain loop, between two plain runs: the share of the ratio that is the allocator's.
     allocator = worker_allocator("auto")
     allocator_effect = None
     if allocator is not None:
-        with_allocator = plain_trafilatura_in_a_process(total, allocator=allocator)[0]
-        plain_after = plain_trafilatura_in_a_process(total)[0]
-        allocator_effect = (plain_seconds[-1] + plain_after) / 2 / with_allocator
+        with_allocator = timed_plain(total, allocator=allocator)[0]
+        allocator_effect = (plain_seconds[-1] + timed_plain(total)[0]) / 2 / with_allocator
 
     by_ratio = sorted(measured, key=lambda f: f["ratio"])
     ratios = [f["ratio"] for f in by_ratio]
@@ -541,6 +565,10 @@ def ingest(rounds: int = ROUNDS) -> int:
         "ingest_cpu_s_loopback_server": round(median["cpu_server"], 1),
         "ingest_cpu_s_memory_sampler": round(median["cpu_sampler"], 1),
         "ingest_load_average_before": round(median["load_before"], 2),
+        "ingest_steal_percent_rounds": [round(steal_percent(f["steal"], f["pass_seconds"])) for f in measured],
+        "plain_trafilatura_steal_percent_runs": [
+            round(steal_percent(st, sec)) for st, sec in zip(plain_steal, plain_seconds)
+        ],
         "ingest_worker_allocator": allocator.name if allocator is not None else "libc malloc",
         "plain_trafilatura_with_worker_allocator_vs_plain": round(allocator_effect, 2) if allocator_effect else None,
     })
@@ -554,14 +582,21 @@ def monitor_pass(config: Path) -> dict[str, object]:
     return monitor(config_path=str(config))
 
 
+def timed_plain(total: int, processes: int = 1, allocator: Path | None = None) -> tuple[float, float, str]:
+    """`plain_trafilatura_in_a_process`: (seconds, seconds the hypervisor took meanwhile, source)."""
+    steal = steal_seconds()
+    seconds, source = plain_trafilatura_in_a_process(total, processes, allocator)
+    return seconds, steal_seconds() - steal, source
+
+
 def measure_pass(config: Path, server_pid: int) -> dict[str, float]:
     """One monitor pass under the memory sampler: its rates, times, peaks and CPU."""
     load_before = os.getloadavg()[0]
     server_cpu = _cpu_seconds(server_pid) or 0.0
     with RssSampler(exclude={server_pid}) as rss:
-        started = time.perf_counter()
+        steal, started = steal_seconds(), time.perf_counter()
         summary = monitor_pass(config)
-        pass_seconds = time.perf_counter() - started
+        pass_seconds, steal = time.perf_counter() - started, steal_seconds() - steal
     server_cpu = (_cpu_seconds(server_pid) or server_cpu) - server_cpu
     # The pass fingerprints the German articles its diff did not read after storing its articles
     # and sending its alerts (the `fingerprint-corpus` task): that is not ingest, and is reported
@@ -587,6 +622,7 @@ def measure_pass(config: Path, server_pid: int) -> dict[str, float]:
         "cpu_server": server_cpu,
         "cpu_sampler": rss.sampler_cpu,
         "load_before": load_before,
+        "steal": steal,
     }
 
 

@@ -83,11 +83,3 @@ def preloading(library: Path | None) -> Iterator[None]:
         else:
             os.environ["LD_PRELOAD"] = before
 
-
-def loaded_libraries() -> set[str]:
-    """File names of the shared libraries mapped into this process (Linux), e.g. libjemalloc.so.2."""
-    try:
-        lines = Path("/proc/self/maps").read_text().splitlines()
-    except OSError:
-        return set()
-    return {Path(line.split()[-1]).name for line in lines if line.count(" ") >= 5 and "/" in line}
