@@ -3,7 +3,7 @@
 Why: lxml's libxml2 allocates and frees every node and string of every page tree with the C
 library's malloc, and trafilatura copies each tree several times. In a perf profile of the bench
 pass (1,200 pages) glibc's malloc, free and malloc_consolidate were ~20% of the workers' CPU. With
-jemalloc, `build_article` over the 86 Fundus pages took 10-24% less CPU (a glibc process and a
+jemalloc, `build_article` over the 86 Fundus pages took 10-20% less CPU (a glibc process and a
 jemalloc process side by side, three pairs); the text extracted is the same (an allocator does not
 change results).
 
