@@ -22,7 +22,6 @@ the system's allocator.
 from __future__ import annotations
 
 import contextlib
-import ctypes.util
 import os
 import sys
 from collections.abc import Iterator
@@ -47,9 +46,6 @@ def find_jemalloc(system_dirs: tuple[str, ...] = SYSTEM_DIRS, project_copy: Path
         candidate = Path(folder) / JEMALLOC
         if candidate.is_file():
             return candidate
-    found = ctypes.util.find_library("jemalloc")  # ldconfig's cache: other distributions' paths
-    if found and Path(found).is_absolute() and Path(found).is_file():
-        return Path(found)
     return project_copy if project_copy.is_file() else None
 
 
