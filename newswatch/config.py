@@ -473,7 +473,7 @@ def settings_from_dict(
 def load_settings(
     path: str | Path, resolve_secret: SecretResolver | None = None, *, expand_secrets: bool = True
 ) -> Settings:
-    """Read and validate a newswatch.toml; relative storage paths are resolved against its folder.
+    """Read and validate a newswatch.toml; relative paths in it are resolved against its folder.
     `resolve_secret` reads Prefect Secret blocks (flows/ passes one; this module has no Prefect);
     `expand_secrets=False` leaves channel URLs unexpanded (see settings_from_dict)."""
     path = Path(path)
@@ -487,8 +487,20 @@ def load_settings(
         raise ConfigError(f"{path}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    base = path.resolve().parent
+    data = _allocator_resolved(data, base)
     settings = settings_from_dict(data, str(path), resolve_secret, expand_secrets=expand_secrets)
-    return _resolve_paths(settings, path.resolve().parent).model_copy(update={"source": path})
+    return _resolve_paths(settings, base).model_copy(update={"source": path})
+
+
+def _allocator_resolved(data: dict[str, Any], base: Path) -> dict[str, Any]:
+    """A relative `fetch.extraction_allocator` path is the config folder's, like the other paths.
+    Resolved before validation (unlike them), because validation checks that the library exists."""
+    fetch = data.get("fetch")
+    value = fetch.get("extraction_allocator") if isinstance(fetch, dict) else None
+    if not isinstance(value, str) or value in ("auto", "system") or Path(value).expanduser().is_absolute():
+        return data
+    return {**data, "fetch": {**fetch, "extraction_allocator": str(base / value)}}
 
 
 def _resolve_paths(settings: Settings, base: Path) -> Settings:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from extractors.allocator import JEMALLOC, find_jemalloc, preloading, worker_allocator
-from newswatch.config import ConfigError, settings_from_dict
+from newswatch.config import ConfigError, load_settings, settings_from_dict
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -148,3 +148,16 @@ def test_config_takes_auto_system_or_an_existing_library(tmp_path: Path) -> None
         settings_from_dict({"fetch": {"extraction_allocator": str(tmp_path / "missing.so")}})
     with pytest.raises(ConfigError, match=r"fetch\.extraction_allocator"):
         settings_from_dict({"fetch": {"extraction_allocator": "jemalloc"}})
+
+
+def test_a_relative_library_path_is_the_config_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "etc"
+    (folder / "lib").mkdir(parents=True)
+    (folder / "lib" / "libmimalloc.so.2").write_bytes(b"")
+    config = folder / "newswatch.toml"
+    config.write_text('[fetch]\nextraction_allocator = "lib/libmimalloc.so.2"\n')
+    monkeypatch.chdir(tmp_path)  # the working directory has no lib/ folder
+    assert load_settings(config).fetch.extraction_allocator == str(folder / "lib" / "libmimalloc.so.2")
+    config.write_text('[fetch]\nextraction_allocator = "lib/missing.so"\n')
+    with pytest.raises(ConfigError, match=r"newswatch\.toml: fetch\.extraction_allocator: .*lib/missing\.so.*no such file"):
+        load_settings(config)
