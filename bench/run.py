@@ -356,6 +356,16 @@ class RssSampler:
 
 def plain_trafilatura(bodies: list[bytes]) -> float:
     import trafilatura
+    import trafilatura.core
+    import trafilatura.xpaths
+
+    # The baseline is trafilatura as shipped: not with newswatch's tree walks in place of its
+    # expressions (extractors/trafilatura_prunes.py, installed wherever extractors.article_text is
+    # imported; this process must not import it).
+    core, shipped = trafilatura.core, trafilatura.xpaths
+    if (core.RAW_TREE_PRUNE_XPATH is not shipped.RAW_TREE_PRUNE_XPATH
+            or core.REMOVE_COMMENTS_AND_LISTS_XPATH is not shipped.REMOVE_COMMENTS_AND_LISTS_XPATH):
+        raise RuntimeError("the plain trafilatura loop runs with newswatch's changes to trafilatura installed")
 
     started = time.perf_counter()
     for body in bodies:

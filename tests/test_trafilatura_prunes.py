@@ -1,0 +1,124 @@
+"""extractors/trafilatura_prunes.py: the tree walks find exactly the elements trafilatura's raw-tree
+prune expressions find, on every fixture page and on generated markup; whole extractions are the
+same with and without them; and they replace only the expressions they were written from."""
+
+from __future__ import annotations
+
+import gzip
+import html
+import types
+
+import pytest
+import trafilatura.core
+import trafilatura.xpaths as xpaths
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from lxml.etree import XPath
+
+from extractors import trafilatura_prunes
+from extractors.article_text import _parse, extract_text
+from fundus import FUNDUS, load_pages
+
+# (walk, trafilatura's expression) pairs
+PAIRS = [
+    (trafilatura_prunes.comment_sections_and_lists, xpaths.REMOVE_COMMENTS_AND_LISTS_XPATH[0]),
+    (trafilatura_prunes.appended_articles, xpaths.RAW_TREE_PRUNE_XPATH[0]),
+    (trafilatura_prunes.share_buttons, xpaths.RAW_TREE_PRUNE_XPATH[1]),
+]
+
+fixture_pages = pytest.mark.skipif(
+    not FUNDUS.is_dir(), reason=f"Fundus fixtures not found at {FUNDUS} (the CI clone has ../shared beside the repo)"
+)
+
+
+def test_trafilatura_core_prunes_with_the_walks() -> None:
+    # Imported by extractors.article_text. Failing here means trafilatura changed the expressions
+    # (install() kept them): write the walks anew from its new ones.
+    assert trafilatura.core.RAW_TREE_PRUNE_XPATH == [
+        trafilatura_prunes.appended_articles, trafilatura_prunes.share_buttons
+    ]
+    assert trafilatura.core.REMOVE_COMMENTS_AND_LISTS_XPATH == [trafilatura_prunes.comment_sections_and_lists]
+
+
+@fixture_pages
+def test_the_same_elements_as_trafilaturas_expressions_on_every_fixture_page() -> None:
+    paths = sorted(FUNDUS.glob("*/*.html.gz"))
+    assert len(paths) >= 86
+    found = {walk.__name__: 0 for walk, _ in PAIRS}
+    for path in paths:
+        tree = _parse(gzip.decompress(path.read_bytes()))
+        if tree is None:
+            continue
+        for walk, expression in PAIRS:
+            expected = expression(tree)
+            assert walk(tree) == expected, (path.name, walk.__name__)
+            found[walk.__name__] += len(expected)
+    assert found["comment_sections_and_lists"] > 50  # the pages do exercise it
+
+
+# Markup built from what the expressions look at: the tags they name (and others), ids and classes
+# holding their patterns' words, near misses ("commentary", "Comments" mid-word, "infinitescroll"),
+# and h1s inside the containers.
+TAGS = ["div", "section", "aside", "details", "ol", "ul", "list", "span", "article", "p", "h1", "li"]
+WORDS = [
+    "comment", "Comment", "comments", "commentary", "comol", "disqus_thread", "dsq-comments", "article-comments",
+    "post-comments", "my-comment", "mvp-post-add-box", "mvp-post-add-wrap", "infinite-scroll", "infinitescroll",
+    "xinfinite-scrollx", "elementor-share-buttons", "elementor-share-buttons--x", "share", "body", "nav", "",
+]
+attribute = st.one_of(st.none(), st.lists(st.sampled_from(WORDS), min_size=1, max_size=3).map(" ".join))
+
+
+@st.composite
+def elements(draw: st.DrawFn, depth: int = 0) -> str:
+    tag = draw(st.sampled_from(TAGS))
+    attributes = "".join(
+        f' {name}="{html.escape(value)}"' for name in ("id", "class") if (value := draw(attribute)) is not None
+    )
+    children = draw(st.lists(elements(depth + 1), max_size=0 if depth >= 3 else 2))
+    return f"<{tag}{attributes}>x{''.join(children)}</{tag}>"
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(elements(), min_size=1, max_size=3))
+def test_the_same_elements_as_trafilaturas_expressions_on_generated_markup(body: list[str]) -> None:
+    tree = _parse(f"<html><body>{''.join(body)}</body></html>")
+    for walk, expression in PAIRS:
+        assert walk(tree) == expression(tree), walk.__name__
+
+
+def test_a_comment_list_needs_a_comment_id_or_class_not_disqus() -> None:
+    tree = _parse(
+        '<html><body><ul id="disqus_thread"><li>a</li></ul><div id="disqus_thread">b</div>'
+        '<ol class="post-comments"><li>c</li></ol><div id="commentary">d</div></body></html>'
+    )
+    assert [(e.tag, e.get("id") or e.get("class")) for e in trafilatura_prunes.comment_sections_and_lists(tree)] == [
+        ("div", "disqus_thread"), ("ol", "post-comments")
+    ]
+
+
+@fixture_pages
+def test_whole_extractions_are_the_same_with_trafilaturas_expressions(monkeypatch: pytest.MonkeyPatch) -> None:
+    pages = load_pages("de")
+    with_walks = [extract_text(page.html, page.url) for page in pages]
+    monkeypatch.setattr(trafilatura.core, "RAW_TREE_PRUNE_XPATH", xpaths.RAW_TREE_PRUNE_XPATH)
+    monkeypatch.setattr(trafilatura.core, "REMOVE_COMMENTS_AND_LISTS_XPATH", xpaths.REMOVE_COMMENTS_AND_LISTS_XPATH)
+    assert [extract_text(page.html, page.url) for page in pages] == with_walks
+
+
+def test_install_replaces_only_the_expressions_it_was_written_from() -> None:
+    core = types.SimpleNamespace(
+        RAW_TREE_PRUNE_XPATH=list(xpaths.RAW_TREE_PRUNE_XPATH),
+        REMOVE_COMMENTS_AND_LISTS_XPATH=list(xpaths.REMOVE_COMMENTS_AND_LISTS_XPATH),
+    )
+    assert trafilatura_prunes.install(core) is True
+    assert core.RAW_TREE_PRUNE_XPATH == [trafilatura_prunes.appended_articles, trafilatura_prunes.share_buttons]
+    assert trafilatura_prunes.install(core) is True  # again: nothing to do
+
+    changed = XPath(xpaths.RAW_TREE_PRUNE_XPATH[1].path.replace("elementor-share-buttons", "share-buttons"))
+    newer = types.SimpleNamespace(
+        RAW_TREE_PRUNE_XPATH=[xpaths.RAW_TREE_PRUNE_XPATH[0], changed],
+        REMOVE_COMMENTS_AND_LISTS_XPATH=list(xpaths.REMOVE_COMMENTS_AND_LISTS_XPATH),
+    )
+    assert trafilatura_prunes.install(newer) is False
+    assert newer.RAW_TREE_PRUNE_XPATH == [xpaths.RAW_TREE_PRUNE_XPATH[0], changed]
+    assert newer.REMOVE_COMMENTS_AND_LISTS_XPATH == xpaths.REMOVE_COMMENTS_AND_LISTS_XPATH  # none or both
