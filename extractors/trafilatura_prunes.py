@@ -1,16 +1,22 @@
-"""trafilatura's raw-tree prunes as Python tree walks: the same elements, ~5x cheaper.
+"""trafilatura's costliest XPath expressions as Python tree walks: the same elements, several times cheaper.
 
-Before anything else, `trafilatura_sequence` prunes the raw page with three XPath expressions
-(`RAW_TREE_PRUNE_XPATH`, and `REMOVE_COMMENTS_AND_LISTS_XPATH` since comments are off). Each tests
-the `id` and `class` of every `div`, `section`, `aside`, list... with EXSLT `re:test`, which lxml
-answers by calling back into Python for every attribute: ~11 ms of the ~60 ms a page costs a
-worker (measured on the 86 Fundus pages, the largest XPath cost of an extraction; the expressions
-trafilatura evaluates after cleaning cost ~5 ms together). Walking the elements with the same
-regular expressions returns the same elements in the same (document) order in ~2 ms.
+The expressions test the `id`, `class` (and `style`, `role`...) of every `div`, `section`, list...
+of a page with EXSLT `re:test`, which lxml answers by calling back into Python for every attribute:
+- `RAW_TREE_PRUNE_XPATH` and, comments being off, `REMOVE_COMMENTS_AND_LISTS_XPATH`, with which
+  `trafilatura_sequence` prunes the raw page first: 8.9 ms a page, 2.1 ms as walks;
+- `OVERALL_DISCARD_XPATH`, boilerplate sections pruned from the cleaned tree before the main
+  extraction (and before readability's, in trafilatura's full mode): 3.8 ms a page, 1.6 as walks.
+(The 86 Fundus pages, each timed where trafilatura calls it, in one process extracting every page
+with and without the walks in turn: a whole extraction 49.9 ms with them, 57.8 without.) Walking
+the elements with the same regular expressions returns the same elements in the same (document)
+order. As extraction workers (2, as in a pass, 800 pages, runs with and without the walks
+alternating, 11 pairs, the first 7 with the raw-tree walks only): median worker CPU 47 ms a page
+with them, 54.5 without, cheaper in 9 pairs (this host's speed drifts by tens of percent between
+runs).
 
-`install()` puts the walks in place of the expressions in `trafilatura.core` (the only module that
-uses them), and only where trafilatura's expressions are, word for word, the ones written out
-below: a trafilatura that changes them keeps its own and extracts as before, just slower.
+`install()` puts the walks in place of the expressions in the trafilatura modules that use them,
+each list only where trafilatura's expressions are, word for word, the ones written out below: a
+trafilatura that changes one keeps its own there and extracts as before, just slower.
 extractors.article_text installs them, so they apply in every process that extracts with newswatch;
 the bench's plain trafilatura loop runs in a process that does not, and checks it.
 tests/test_trafilatura_prunes.py compares walks and expressions on every Fundus page and on
@@ -22,8 +28,8 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from types import ModuleType
 
+from lxml import etree
 from lxml.html import HtmlElement
 
 LOGGER = logging.getLogger(__name__)
@@ -49,12 +55,54 @@ _RAW_TREE_APPENDED_ARTICLES = f"""
 """
 _RAW_TREE_SHARE_BUTTONS = ".//*[self::div or self::section or self::aside][contains(@class, 'elementor-share-buttons')]"
 
+# OVERALL_DISCARD_XPATH, boilerplate sections pruned from the cleaned tree (trafilatura.main_extractor
+# and .external): navigation, sharing, newsletters, ads, related links, bylines, hidden elements...
+_BOILERPLATE_ID = (
+    "^shar|social|viral|newsletter|syndication|tags|sidebar|banner|bread-?crumb|button|author|"
+    "^(?:jp-|dpsp-content)|bmdh|footer|Footer|share|Share|nav|Nav|menu|related|message-container|premium|^ad-"
+)
+_BOILERPLATE_CLASS = (
+    "^shar|social|viral|newsletter|syndication|tags|sidebar|banner|bread-?crumb|button|author|"
+    "^(?:nav|post-nav|ZendeskForm)|subnav|avigation|navbar|navbox|menu|bar| ad |-ad-|(?:^| )ad-|dfp[Aa]d|"
+    "outbrain|taboola|criteo|paid-?content|widget|footer|Footer|byline|Byline|share-|sociable|embedded|embed|"
+    "tag-list|consent|modal-content|permission|elated|next-|-stories|most-popular|more-on|meta|rating|"
+    "attachment|timestamp|user-info|user-profile|-icon|article-infos|message-container|slide|viewport|overlay|"
+    "options|expand|obfuscated|blurred|mol-factbox|yin|zlylin|nfoline"
+)
+_HIDDEN_ID = "reader-comments|akismet"
+_HIDDEN_CLASS = (
+    "^hide-|comments-title|nocomments|-reply-|message|akismet|suggest-links|-hide-|hide-print| hidden| hide|"
+    "noprint|notloaded"
+)
+_OVERALL_DISCARD_SECTIONS = f"""
+    .//*[self::div or self::item or self::list or self::p or self::section or self::span][
+    @data-lp-replacement-content or
+    contains(translate(@role, 'N', 'n'), 'nav') or
+    contains(@data-component, 'MostPopularStories') or
+    re:test(@id|@class, 'cookie') or
+    re:test(@id, '{_BOILERPLATE_ID}') or
+    re:test(@class, '{_BOILERPLATE_CLASS}')]
+"""
+_OVERALL_DISCARD_HIDDEN = f"""
+    .//*[@class='comments-title' or
+    starts-with(@id|@class, 'reply-') or
+    re:test(@id|@style, 'hidden') or
+    contains(@style, 'display:none') or contains(@style, 'display: none') or
+    re:test(@id, '{_HIDDEN_ID}') or
+    re:test(@class, '{_HIDDEN_CLASS}') or @aria-hidden='true']
+"""
+
 # re:test(@attr, pattern) is re.search(pattern, value), a missing attribute being "" (lxml's EXSLT)
 _COMMENTS_ID_OR_THREAD = re.compile(f"^(?:{_COMMENTS_ID}|disqus_thread|dsq-comments)")
 _COMMENTS_ID_START = re.compile(f"^(?:{_COMMENTS_ID})")
 _COMMENTS_CLASS_RE = re.compile(_COMMENTS_CLASS)
 _APPENDED_RE = re.compile(_APPENDED_ARTICLES)
 _APPENDED_THEME_RE = re.compile(_APPENDED_ARTICLES_THEME)
+
+_BOILERPLATE_ID_RE = re.compile(_BOILERPLATE_ID)
+_BOILERPLATE_CLASS_RE = re.compile(_BOILERPLATE_CLASS)
+_HIDDEN_ID_RE = re.compile(_HIDDEN_ID)
+_HIDDEN_CLASS_RE = re.compile(_HIDDEN_CLASS)
 
 Walk = Callable[[HtmlElement], list[HtmlElement]]
 
@@ -99,35 +147,92 @@ def share_buttons(tree: HtmlElement) -> list[HtmlElement]:
     ]
 
 
+def _first(element: HtmlElement, names: tuple[str, str]) -> str:
+    """The string value of `@a|@b`: the first of the two attributes in the element's own order."""
+    for name, value in element.items():
+        if name in names:
+            return value
+    return ""
+
+
+def boilerplate_sections(tree: HtmlElement) -> list[HtmlElement]:
+    """OVERALL_DISCARD_XPATH[0]: navigation, sharing, newsletter, ad, related-links... containers."""
+    found = []
+    for element in tree.iterdescendants("div", "item", "list", "p", "section", "span"):
+        names = element.keys()
+        if not names:
+            continue
+        if (
+            "data-lp-replacement-content" in names
+            or "nav" in (element.get("role") or "").replace("N", "n")
+            or "MostPopularStories" in (element.get("data-component") or "")
+            or "cookie" in _first(element, ("id", "class"))
+            or _BOILERPLATE_ID_RE.search(element.get("id") or "")
+            or _BOILERPLATE_CLASS_RE.search(element.get("class") or "")
+        ):
+            found.append(element)
+    return found
+
+
+def hidden_and_reply_elements(tree: HtmlElement) -> list[HtmlElement]:
+    """OVERALL_DISCARD_XPATH[1]: hidden elements, comment titles and replies."""
+    found = []
+    for element in tree.iterdescendants(etree.Element):
+        names = element.keys()
+        if not names:
+            continue
+        element_id, element_class = element.get("id") or "", element.get("class") or ""
+        style = element.get("style") or ""
+        if (
+            element_class == "comments-title"
+            or _first(element, ("id", "class")).startswith("reply-")
+            or "hidden" in _first(element, ("id", "style"))
+            or "display:none" in style
+            or "display: none" in style
+            or _HIDDEN_ID_RE.search(element_id)
+            or _HIDDEN_CLASS_RE.search(element_class)
+            or element.get("aria-hidden") == "true"
+        ):
+            found.append(element)
+    return found
+
+
 def _same(expression: object, source: str) -> bool:
     return " ".join(str(getattr(expression, "path", "")).split()) == " ".join(source.split())
 
 
-def install(core: ModuleType | None = None) -> bool:
-    """Replace `core`'s (trafilatura.core's) raw-tree prune expressions with the walks; False, and
-    nothing replaced, when its expressions are not the ones the walks were written from."""
-    if core is None:
-        import trafilatura.core as core
-    replacements: dict[str, list[Walk]] = {}
-    for name, sources, walks in (
-        ("REMOVE_COMMENTS_AND_LISTS_XPATH", [_REMOVE_COMMENTS_AND_LISTS], [comment_sections_and_lists]),
-        (
-            "RAW_TREE_PRUNE_XPATH",
-            [_RAW_TREE_APPENDED_ARTICLES, _RAW_TREE_SHARE_BUTTONS],
-            [appended_articles, share_buttons],
-        ),
-    ):
-        expressions = getattr(core, name, None)
-        if expressions == walks:
-            continue  # installed already
-        if not (
-            isinstance(expressions, list)
-            and len(expressions) == len(sources)
-            and all(_same(e, s) for e, s in zip(expressions, sources))
-        ):
-            LOGGER.info("trafilatura's %s is not the expression newswatch's walk replaces: kept", name)
-            return False
-        replacements[name] = walks
-    for name, walks in replacements.items():
-        setattr(core, name, walks)
-    return True
+# Where trafilatura uses each list of expressions, the expressions as written, and the walks.
+_REPLACEMENTS = (
+    (("core",), "REMOVE_COMMENTS_AND_LISTS_XPATH", [_REMOVE_COMMENTS_AND_LISTS], [comment_sections_and_lists]),
+    (("core",), "RAW_TREE_PRUNE_XPATH", [_RAW_TREE_APPENDED_ARTICLES, _RAW_TREE_SHARE_BUTTONS],
+     [appended_articles, share_buttons]),
+    (("main_extractor", "external"), "OVERALL_DISCARD_XPATH", [_OVERALL_DISCARD_SECTIONS, _OVERALL_DISCARD_HIDDEN],
+     [boilerplate_sections, hidden_and_reply_elements]),
+)
+
+
+def install(package: object = None) -> list[str]:
+    """Put the walks in place of trafilatura's expressions in the modules using them, each list only
+    where it is the one the walks were written from; the "module.NAME"s that use the walks."""
+    if package is None:
+        import trafilatura.core
+        import trafilatura.external
+        import trafilatura.main_extractor
+
+        package = trafilatura
+    installed = []
+    for modules, name, sources, walks in _REPLACEMENTS:
+        for module_name in modules:
+            module = getattr(package, module_name)
+            expressions = getattr(module, name, None)
+            if expressions != walks:
+                if not (
+                    isinstance(expressions, list)
+                    and len(expressions) == len(sources)
+                    and all(_same(e, s) for e, s in zip(expressions, sources))
+                ):
+                    LOGGER.info("trafilatura.%s.%s is not what newswatch's walks replace: kept", module_name, name)
+                    continue
+                setattr(module, name, walks)
+            installed.append(f"{module_name}.{name}")
+    return installed

@@ -10,6 +10,8 @@ import types
 
 import pytest
 import trafilatura.core
+import trafilatura.external
+import trafilatura.main_extractor
 import trafilatura.xpaths as xpaths
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -24,6 +26,8 @@ PAIRS = [
     (trafilatura_prunes.comment_sections_and_lists, xpaths.REMOVE_COMMENTS_AND_LISTS_XPATH[0]),
     (trafilatura_prunes.appended_articles, xpaths.RAW_TREE_PRUNE_XPATH[0]),
     (trafilatura_prunes.share_buttons, xpaths.RAW_TREE_PRUNE_XPATH[1]),
+    (trafilatura_prunes.boilerplate_sections, xpaths.OVERALL_DISCARD_XPATH[0]),
+    (trafilatura_prunes.hidden_and_reply_elements, xpaths.OVERALL_DISCARD_XPATH[1]),
 ]
 
 fixture_pages = pytest.mark.skipif(
@@ -31,13 +35,16 @@ fixture_pages = pytest.mark.skipif(
 )
 
 
-def test_trafilatura_core_prunes_with_the_walks() -> None:
-    # Imported by extractors.article_text. Failing here means trafilatura changed the expressions
+def test_trafilatura_prunes_with_the_walks() -> None:
+    # Installed by extractors.article_text. Failing here means trafilatura changed the expressions
     # (install() kept them): write the walks anew from its new ones.
     assert trafilatura.core.RAW_TREE_PRUNE_XPATH == [
         trafilatura_prunes.appended_articles, trafilatura_prunes.share_buttons
     ]
     assert trafilatura.core.REMOVE_COMMENTS_AND_LISTS_XPATH == [trafilatura_prunes.comment_sections_and_lists]
+    walks = [trafilatura_prunes.boilerplate_sections, trafilatura_prunes.hidden_and_reply_elements]
+    assert trafilatura.main_extractor.OVERALL_DISCARD_XPATH == walks
+    assert trafilatura.external.OVERALL_DISCARD_XPATH == walks
 
 
 @fixture_pages
@@ -56,26 +63,31 @@ def test_the_same_elements_as_trafilaturas_expressions_on_every_fixture_page() -
     assert found["comment_sections_and_lists"] > 50  # the pages do exercise it
 
 
-# Markup built from what the expressions look at: the tags they name (and others), ids and classes
-# holding their patterns' words, near misses ("commentary", "Comments" mid-word, "infinitescroll"),
-# and h1s inside the containers.
-TAGS = ["div", "section", "aside", "details", "ol", "ul", "list", "span", "article", "p", "h1", "li"]
+# Markup built from what the expressions look at: the tags they name (and others); ids, classes and
+# styles holding their patterns' words, with near misses ("commentary", "infinitescroll", "Navi");
+# the other attributes they test; attributes in any order (`@id|@class` is the first of the two);
+# h1s inside the containers.
+TAGS = ["div", "section", "aside", "details", "ol", "ul", "list", "item", "span", "article", "p", "h1", "li"]
 WORDS = [
     "comment", "Comment", "comments", "commentary", "comol", "disqus_thread", "dsq-comments", "article-comments",
     "post-comments", "my-comment", "mvp-post-add-box", "mvp-post-add-wrap", "infinite-scroll", "infinitescroll",
-    "xinfinite-scrollx", "elementor-share-buttons", "elementor-share-buttons--x", "share", "body", "nav", "",
+    "xinfinite-scrollx", "elementor-share-buttons", "elementor-share-buttons--x", "share", "body", "nav", "Navi",
+    "cookie", "reply-", "reply-x", "hidden", "hide-x", " hide", "comments-title", "ad", "-ad-", "akismet",
+    "display:none", "display: none", "MostPopularStories", "NAV", "true", "false", "",
 ]
-attribute = st.one_of(st.none(), st.lists(st.sampled_from(WORDS), min_size=1, max_size=3).map(" ".join))
+NAMES = ["id", "class", "style", "role", "data-component", "aria-hidden", "data-lp-replacement-content", "title"]
+attributes = st.lists(
+    st.tuples(st.sampled_from(NAMES), st.lists(st.sampled_from(WORDS), min_size=1, max_size=3).map(" ".join)),
+    max_size=4, unique_by=lambda pair: pair[0],
+)
 
 
 @st.composite
 def elements(draw: st.DrawFn, depth: int = 0) -> str:
     tag = draw(st.sampled_from(TAGS))
-    attributes = "".join(
-        f' {name}="{html.escape(value)}"' for name in ("id", "class") if (value := draw(attribute)) is not None
-    )
+    markup = "".join(f' {name}="{html.escape(value)}"' for name, value in draw(attributes))
     children = draw(st.lists(elements(depth + 1), max_size=0 if depth >= 3 else 2))
-    return f"<{tag}{attributes}>x{''.join(children)}</{tag}>"
+    return f"<{tag}{markup}>x{''.join(children)}</{tag}>"
 
 
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -102,23 +114,43 @@ def test_whole_extractions_are_the_same_with_trafilaturas_expressions(monkeypatc
     with_walks = [extract_text(page.html, page.url) for page in pages]
     monkeypatch.setattr(trafilatura.core, "RAW_TREE_PRUNE_XPATH", xpaths.RAW_TREE_PRUNE_XPATH)
     monkeypatch.setattr(trafilatura.core, "REMOVE_COMMENTS_AND_LISTS_XPATH", xpaths.REMOVE_COMMENTS_AND_LISTS_XPATH)
+    monkeypatch.setattr(trafilatura.main_extractor, "OVERALL_DISCARD_XPATH", xpaths.OVERALL_DISCARD_XPATH)
+    monkeypatch.setattr(trafilatura.external, "OVERALL_DISCARD_XPATH", xpaths.OVERALL_DISCARD_XPATH)
     assert [extract_text(page.html, page.url) for page in pages] == with_walks
 
 
 def test_install_replaces_only_the_expressions_it_was_written_from() -> None:
-    core = types.SimpleNamespace(
-        RAW_TREE_PRUNE_XPATH=list(xpaths.RAW_TREE_PRUNE_XPATH),
-        REMOVE_COMMENTS_AND_LISTS_XPATH=list(xpaths.REMOVE_COMMENTS_AND_LISTS_XPATH),
-    )
-    assert trafilatura_prunes.install(core) is True
-    assert core.RAW_TREE_PRUNE_XPATH == [trafilatura_prunes.appended_articles, trafilatura_prunes.share_buttons]
-    assert trafilatura_prunes.install(core) is True  # again: nothing to do
+    def fake_trafilatura(share_buttons: XPath) -> types.SimpleNamespace:
+        return types.SimpleNamespace(
+            core=types.SimpleNamespace(
+                RAW_TREE_PRUNE_XPATH=[xpaths.RAW_TREE_PRUNE_XPATH[0], share_buttons],
+                REMOVE_COMMENTS_AND_LISTS_XPATH=list(xpaths.REMOVE_COMMENTS_AND_LISTS_XPATH),
+            ),
+            main_extractor=types.SimpleNamespace(OVERALL_DISCARD_XPATH=list(xpaths.OVERALL_DISCARD_XPATH)),
+            external=types.SimpleNamespace(OVERALL_DISCARD_XPATH=list(xpaths.OVERALL_DISCARD_XPATH)),
+        )
+
+    everything = [
+        "core.REMOVE_COMMENTS_AND_LISTS_XPATH", "core.RAW_TREE_PRUNE_XPATH",
+        "main_extractor.OVERALL_DISCARD_XPATH", "external.OVERALL_DISCARD_XPATH",
+    ]
+    package = fake_trafilatura(xpaths.RAW_TREE_PRUNE_XPATH[1])
+    assert trafilatura_prunes.install(package) == everything
+    assert package.core.RAW_TREE_PRUNE_XPATH == [trafilatura_prunes.appended_articles, trafilatura_prunes.share_buttons]
+    assert trafilatura_prunes.install(package) == everything  # again: nothing more to do
 
     changed = XPath(xpaths.RAW_TREE_PRUNE_XPATH[1].path.replace("elementor-share-buttons", "share-buttons"))
-    newer = types.SimpleNamespace(
-        RAW_TREE_PRUNE_XPATH=[xpaths.RAW_TREE_PRUNE_XPATH[0], changed],
-        REMOVE_COMMENTS_AND_LISTS_XPATH=list(xpaths.REMOVE_COMMENTS_AND_LISTS_XPATH),
+    newer = fake_trafilatura(changed)
+    assert trafilatura_prunes.install(newer) == [name for name in everything if name != "core.RAW_TREE_PRUNE_XPATH"]
+    assert newer.core.RAW_TREE_PRUNE_XPATH == [xpaths.RAW_TREE_PRUNE_XPATH[0], changed]  # kept whole
+    assert newer.core.REMOVE_COMMENTS_AND_LISTS_XPATH == [trafilatura_prunes.comment_sections_and_lists]
+
+
+def test_id_or_class_is_the_first_of_the_two_in_the_elements_order() -> None:
+    # `re:test(@id|@class, 'cookie')` tests only the first of the two attributes the element has
+    tree = _parse(
+        '<html><body><div class="cookiewall" id="x">a</div><div id="x" class="cookiewall">b</div></body></html>'
     )
-    assert trafilatura_prunes.install(newer) is False
-    assert newer.RAW_TREE_PRUNE_XPATH == [xpaths.RAW_TREE_PRUNE_XPATH[0], changed]
-    assert newer.REMOVE_COMMENTS_AND_LISTS_XPATH == xpaths.REMOVE_COMMENTS_AND_LISTS_XPATH  # none or both
+    expected = [tree.find(".//div")]
+    assert xpaths.OVERALL_DISCARD_XPATH[0](tree) == expected
+    assert trafilatura_prunes.boilerplate_sections(tree) == expected
