@@ -9,7 +9,8 @@ coverage), served on 127.0.0.1 as 24 feeds x 50 items = 1,200 distinct article U
   there, which the pipeline's main process (that no longer imports the extraction stack) would
   have been charged for in the memory figures. The same loop also runs in two processes at once,
   each over half the pages (`plain_two_processes_vs_one`): what the machine's two cores give the
-  bare extraction with nothing else running, the ceiling of any ratio measured here.
+  bare extraction with nothing else running (not a ceiling for the pipeline's ratio: newswatch's
+  extraction costs less CPU a page than plain trafilatura's, extractors/trafilatura_prunes.py).
 - rounds: this machine's speed drifts by tens of percent within minutes, so plain and ingest take
   turns, plain first and last (`--rounds`, default 3 passes): each pass is compared with the mean of
   the plain runs right before and right after it, and `ingest_vs_plain_trafilatura` is the median of
@@ -488,7 +489,7 @@ def ingest(rounds: int = ROUNDS) -> int:
     pass and 24.6 after it), so one pass against one baseline says more about the drift than about
     the pipeline. Every round's feeds list new URLs (the same pages), stored into the same database."""
     total = FEEDS * ITEMS_PER_FEED
-    # What two cores give the same loop with nothing else running: the ceiling of any ratio here.
+    # What two cores give the same loop with nothing else running (beside the ratio, for scale).
     two_seconds, _, source = timed_plain(total, processes=2)
     print(f"pages: {total} URLs a round over {source}; {rounds} rounds", flush=True)
     two_rate = total // 2 * 2 / two_seconds
