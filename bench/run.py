@@ -358,6 +358,7 @@ class RssSampler:
 def plain_trafilatura(bodies: list[bytes]) -> float:
     import trafilatura
     import trafilatura.core
+    import trafilatura.main_extractor
     import trafilatura.xpaths
 
     # The baseline is trafilatura as shipped: not with newswatch's tree walks in place of its
@@ -365,7 +366,8 @@ def plain_trafilatura(bodies: list[bytes]) -> float:
     # imported; this process must not import it).
     core, shipped = trafilatura.core, trafilatura.xpaths
     if (core.RAW_TREE_PRUNE_XPATH is not shipped.RAW_TREE_PRUNE_XPATH
-            or core.REMOVE_COMMENTS_AND_LISTS_XPATH is not shipped.REMOVE_COMMENTS_AND_LISTS_XPATH):
+            or core.REMOVE_COMMENTS_AND_LISTS_XPATH is not shipped.REMOVE_COMMENTS_AND_LISTS_XPATH
+            or trafilatura.main_extractor.OVERALL_DISCARD_XPATH is not shipped.OVERALL_DISCARD_XPATH):
         raise RuntimeError("the plain trafilatura loop runs with newswatch's changes to trafilatura installed")
 
     started = time.perf_counter()
