@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
 
 from lxml import etree
 from lxml.html import HtmlElement
@@ -103,8 +102,6 @@ _BOILERPLATE_ID_RE = re.compile(_BOILERPLATE_ID)
 _BOILERPLATE_CLASS_RE = re.compile(_BOILERPLATE_CLASS)
 _HIDDEN_ID_RE = re.compile(_HIDDEN_ID)
 _HIDDEN_CLASS_RE = re.compile(_HIDDEN_CLASS)
-
-Walk = Callable[[HtmlElement], list[HtmlElement]]
 
 
 def comment_sections_and_lists(tree: HtmlElement) -> list[HtmlElement]:
