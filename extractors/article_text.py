@@ -39,9 +39,10 @@ Measured on the 86 German Fundus pages (tests/test_extraction_quality.py, token 
 tests/fundus.py), plain `trafilatura.extract` vs this module, same run:
 summary + paragraphs reference: 0.930 -> 0.960 (0.976 with keep_headings=False);
 summary + headlines + paragraphs reference: 0.943 -> 0.975; worst page 0.60 -> 0.73.
-Cost: about 0.85x plain `trafilatura.extract` as shipped (CPU time, same run, pages interleaved,
-which of the two runs first alternating; it was 1.2x). Where the time went and what was done about
-it: trafilatura's costliest XPath expressions (12.6 ms a page, tree walks of 3.8 ms now:
+Cost: about 0.72x plain `trafilatura.extract` as shipped (CPU time, one process, all 86 pages by
+one then by the other, which goes first alternating, 10 pairs: 0.67-0.77; it was 1.2x). Where the
+time went and what was done about it: trafilatura's costliest XPath expressions (12.6 ms a page,
+tree walks of 3.8 ms now, and html2txt's cleaning 5.5 ms a call, ~1.5 now:
 extractors/trafilatura_prunes.py), `_parse` (trafilatura's loader scans the whole page
 with a regex for control characters, as did we), `_metadata` (trafilatura's `extract_metadata` also
 collects categories, tags and licence, and runs htmldate even when the page declares its date), and
