@@ -8,20 +8,22 @@ of a page with EXSLT `re:test`, which lxml answers by calling back into Python f
   extraction (and before readability's, in trafilatura's full mode): 3.8 ms a page, 1.6 as walks;
 - `BASIC_CLEAN_XPATH` (asides, footers, scripts, cookie banners...), which `html2txt` prunes from a
   copy of the whole page when trafilatura measures the page's text to decide whether an extraction
-  under 3,000 characters needs its recall retry (most pages here), and `baseline` before its rescue:
-  5.5 ms a call, 1.5 ms without a cookie banner on the page, 3 ms with one (the 86 Fundus pages'
-  bodies; a whole article in one process 20.6 -> 19.1 ms, 12 alternating pairs, cheaper in all).
+  under 3,000 characters needs its recall retry (25 of the 86 Fundus pages), and `baseline` before
+  its rescue: 5.5 ms a call, 1.5 ms without a cookie banner on the page, 3 ms with one (the Fundus
+  pages' bodies; a whole article in one process 20.6 -> 19.1 ms, 12 alternating pairs, cheaper in
+  all).
 (The 86 Fundus pages, each timed where trafilatura calls it, in one process extracting every page
 with and without the first two kinds of walks in turn: a whole extraction 49.9 ms with them, 57.8
 without.) Walking the elements with the same regular expressions returns the same elements in the
-same (document) order. As extraction workers (2, as in a pass, 800 pages, runs with and without the walks
-alternating, 11 pairs, the first 7 with the raw-tree walks only): median worker CPU 47 ms a page
-with them, 54.5 without, cheaper in 9 pairs (this host's speed drifts by tens of percent between
-runs).
+same (document) order. As extraction workers (2, as in a pass, 800 pages, runs with and without
+those walks alternating, 11 pairs, the first 7 with the raw-tree walks only): median worker CPU
+47 ms a page with them, 54.5 without, cheaper in 9 pairs (this host's speed drifts by tens of
+percent between runs).
 
 `install()` puts the walks in place of the expressions in the trafilatura modules that use them,
-each list (or expression) only where trafilatura's expressions are, word for word, the ones written out below: a
-trafilatura that changes one keeps its own there and extracts as before, just slower.
+each list (or expression) only where trafilatura's expressions are, word for word, the ones
+written out below: a trafilatura that changes one keeps its own there and extracts as before, just
+slower.
 extractors.article_text installs them, so they apply in every process that extracts with newswatch;
 the bench's plain trafilatura loop runs in a process that does not, and checks it.
 tests/test_trafilatura_prunes.py compares walks and expressions on every Fundus page and on
@@ -227,7 +229,7 @@ def basic_cleaning_elements(tree: HtmlElement) -> list[HtmlElement]:
     branches, plain XPath that lxml evaluates without calling back into Python, are the answer.
     """
     values = "\n".join(_CLASS_AND_ID_VALUES(tree))
-    if values.isascii():  # then lowercasing is exactly what the 'i' flag does (not so for "ſ", "K"...)
+    if values.isascii():  # then lowercasing is exactly what the 'i' flag does (not so for "ſ" or "İ")
         cookie_banner = _COOKIE_CONSENT_LOWERCASE_RE.search(values.lower())
     else:
         cookie_banner = _COOKIE_CONSENT_RE.search(values)
