@@ -357,22 +357,13 @@ class RssSampler:
 
 def plain_trafilatura(bodies: list[bytes]) -> float:
     import trafilatura
-    import trafilatura.baseline
-    import trafilatura.core
-    import trafilatura.main_extractor
-    import trafilatura.settings
-    import trafilatura.xpaths
+
+    from extractors import trafilatura_prunes  # the walks and what they replace; installs nothing
 
     # The baseline is trafilatura as shipped: not with newswatch's tree walks in place of its
-    # expressions (extractors/trafilatura_prunes.py, installed wherever extractors.article_text is
-    # imported; this process must not import it).
-    core, shipped = trafilatura.core, trafilatura.xpaths
-    if (core.RAW_TREE_PRUNE_XPATH is not shipped.RAW_TREE_PRUNE_XPATH
-            or core.REMOVE_COMMENTS_AND_LISTS_XPATH is not shipped.REMOVE_COMMENTS_AND_LISTS_XPATH
-            or trafilatura.main_extractor.OVERALL_DISCARD_XPATH is not shipped.OVERALL_DISCARD_XPATH
-            # the module (the package's attribute of that name is the function baseline())
-            or sys.modules["trafilatura.baseline"].BASIC_CLEAN_XPATH is not trafilatura.settings.BASIC_CLEAN_XPATH):
-        raise RuntimeError("the plain trafilatura loop runs with newswatch's changes to trafilatura installed")
+    # expressions (installed wherever extractors.article_text is imported; this process must not).
+    if replaced := trafilatura_prunes.installed():
+        raise RuntimeError(f"the plain trafilatura loop runs with newswatch's walks in trafilatura: {replaced}")
 
     started = time.perf_counter()
     for body in bodies:

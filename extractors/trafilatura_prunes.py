@@ -35,6 +35,7 @@ from __future__ import annotations
 import importlib
 import logging
 import re
+from collections.abc import Iterator
 
 from lxml import etree
 from lxml.html import HtmlElement
@@ -253,10 +254,6 @@ def basic_cleaning_walk(tree: HtmlElement) -> list[HtmlElement]:
     return found
 
 
-def _same(expression: object, source: str) -> bool:
-    return " ".join(str(getattr(expression, "path", "")).split()) == " ".join(source.split())
-
-
 # Where trafilatura uses each list of expressions (or one expression), the expressions as written,
 # and the walks.
 _REPLACEMENTS = (
@@ -270,19 +267,22 @@ _REPLACEMENTS = (
 
 
 def _written_as(expressions: object, sources: str | list[str]) -> bool:
-    if isinstance(sources, str):
-        return _same(expressions, sources)
+    """Whether trafilatura's expressions are `sources` (blanks collapsed)."""
+    if isinstance(sources, str):  # a single expression, not a list
+        expressions, sources = [expressions], [sources]
     return (
         isinstance(expressions, list)
         and len(expressions) == len(sources)
-        and all(_same(e, s) for e, s in zip(expressions, sources))
+        and all(
+            " ".join(str(getattr(e, "path", "")).split()) == " ".join(source.split())
+            for e, source in zip(expressions, sources)
+        )
     )
 
 
-def install(package: object = None) -> list[str]:
-    """Put the walks in place of trafilatura's expressions in the modules using them, each list only
-    where it is the one the walks were written from; the "module.NAME"s that use the walks."""
-    installed = []
+def _places(package: object) -> Iterator[tuple[str, object, str, str | list[str], object]]:
+    """("module", module, NAME, the expressions as written, the walks) for each place trafilatura
+    uses them."""
     for modules, name, sources, walks in _REPLACEMENTS:
         for module_name in modules:
             if package is None:
@@ -290,11 +290,27 @@ def install(package: object = None) -> list[str]:
                 module = importlib.import_module(f"trafilatura.{module_name}")
             else:
                 module = getattr(package, module_name)
-            expressions = getattr(module, name, None)
-            if expressions != walks:
-                if not _written_as(expressions, sources):
-                    LOGGER.info("trafilatura.%s.%s is not what newswatch's walks replace: kept", module_name, name)
-                    continue
+            yield module_name, module, name, sources, walks
+
+
+def install(package: object = None) -> list[str]:
+    """Put the walks in place of trafilatura's expressions in the modules using them, each list only
+    where it is the one the walks were written from; the "module.NAME"s that use the walks."""
+    for module_name, module, name, sources, walks in _places(package):
+        current = getattr(module, name, None)
+        if current != walks:
+            if _written_as(current, sources):
                 setattr(module, name, walks)
-            installed.append(f"{module_name}.{name}")
-    return installed
+            else:
+                LOGGER.info("trafilatura.%s.%s is not what newswatch's walks replace: kept", module_name, name)
+    return installed(package)
+
+
+def installed(package: object = None) -> list[str]:
+    """The "module.NAME"s of trafilatura that use the walks now (none in a process that did not
+    install them: the bench's plain trafilatura loop checks this)."""
+    return [
+        f"{module_name}.{name}"
+        for module_name, module, name, _, walks in _places(package)
+        if getattr(module, name, None) == walks
+    ]
